@@ -1,0 +1,151 @@
+//! The client's side of a data stream: hand it to the local service.
+//!
+//! [`LocalForward`] is a `tower::Service<IncomingStream>`, so that stream-level layers (limits,
+//! logging) can wrap it, and an HTTP-aware forwarder (for a local inspector) can replace it
+//! without touching the session code.
+
+use std::{
+    future::Future,
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use pin_project::pin_project;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+};
+
+use crate::{
+    Error,
+    protocol::{self, StreamHeader, StreamRefusalCode, StreamReply},
+    session::SessionStream,
+};
+
+/// A data stream the server opened, with its header read and its local service looked up.
+#[derive(Debug)]
+pub struct IncomingStream {
+    /// What the server said about the stream.
+    pub header: StreamHeader,
+    /// The local service of the stream's tunnel, e.g. `127.0.0.1:3000`.
+    pub local_addr: String,
+    /// The stream itself. The first thing written to it must be a [`StreamReply`].
+    pub stream: TunnelStream,
+}
+
+/// A data stream to the server.
+#[pin_project]
+#[derive(Debug)]
+pub struct TunnelStream(#[pin] pub(crate) SessionStream);
+
+impl TunnelStream {
+    /// Tells the server whether the stream will be served.
+    pub async fn reply(&mut self, reply: &StreamReply, max_frame_size: usize) -> crate::Result<()> {
+        protocol::write_message(&mut self.0, reply, max_frame_size).await
+    }
+}
+
+impl AsyncRead for TunnelStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.project().0.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TunnelStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().0.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().0.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().0.poll_shutdown(cx)
+    }
+}
+
+/// Connects each stream to its local service and copies bytes both ways until both sides
+/// are done.
+#[derive(Debug, Clone)]
+pub struct LocalForward {
+    connect_timeout: Duration,
+    max_frame_size: usize,
+}
+
+impl LocalForward {
+    /// A forwarder that gives the local service `connect_timeout` to accept a connection.
+    pub fn new(connect_timeout: Duration, max_frame_size: usize) -> Self {
+        Self {
+            connect_timeout,
+            max_frame_size,
+        }
+    }
+}
+
+impl tower::Service<IncomingStream> for LocalForward {
+    type Response = ();
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, incoming: IncomingStream) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let IncomingStream {
+                local_addr,
+                mut stream,
+                ..
+            } = incoming;
+            let mut local = match this.connect(&local_addr).await {
+                Ok(local) => local,
+                Err(refusal) => return stream.reply(&refusal, this.max_frame_size).await,
+            };
+            stream
+                .reply(&StreamReply::Accepted, this.max_frame_size)
+                .await?;
+            tokio::io::copy_bidirectional(&mut stream, &mut local).await?;
+            Ok(())
+        })
+    }
+}
+
+impl LocalForward {
+    async fn connect(&self, local_addr: &str) -> Result<TcpStream, StreamReply> {
+        let refused = |code, message| StreamReply::Refused { code, message };
+        match tokio::time::timeout(self.connect_timeout, TcpStream::connect(local_addr)).await {
+            Ok(Ok(tcp)) => {
+                let _ = tcp.set_nodelay(true);
+                Ok(tcp)
+            }
+            Ok(Err(err)) if err.kind() == io::ErrorKind::ConnectionRefused => Err(refused(
+                StreamRefusalCode::LocalRefused,
+                format!("the local service at {local_addr} refused the connection; is it running?"),
+            )),
+            Ok(Err(err)) => Err(refused(
+                StreamRefusalCode::LocalRefused,
+                format!("the local service at {local_addr} cannot be reached: {err}"),
+            )),
+            Err(_) => Err(refused(
+                StreamRefusalCode::LocalTimeout,
+                format!(
+                    "the local service at {local_addr} did not accept a connection within {:?}",
+                    self.connect_timeout
+                ),
+            )),
+        }
+    }
+}

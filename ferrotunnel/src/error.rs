@@ -1,0 +1,103 @@
+//! The crate's one error type.
+//!
+//! Every failure a user, a peer or the local service can cause is an [`Error`] variant whose
+//! message says what happened and, where it helps, what to do. The mapping from errors to HTTP
+//! status codes lives in one place: `server::rescue`.
+
+use std::{io, time::Duration};
+
+use crate::protocol::{ProtocolError, Refusal};
+
+/// A type-erased error, as used at the `tower` boundary.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in FerroTunnel.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A socket operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+
+    /// The peer sent bytes that are not valid FerroTunnel protocol.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+
+    /// The multiplexed session failed (the connection broke or the peer sent bad yamux frames).
+    #[error("session error: {0}")]
+    Session(String),
+
+    /// The session with the peer is closed; nothing more can be sent on it.
+    #[error("the tunnel session is closed")]
+    SessionClosed,
+
+    /// A bounded wait ran out.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What was being waited for.
+        what: &'static str,
+        /// How long was waited.
+        after: Duration,
+    },
+
+    /// The server refused the client (bad token, name taken, unsupported version, …).
+    #[error("the server refused the client: {0}")]
+    Refused(Refusal),
+
+    /// A setting is invalid; the message names it.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The visitor asked for a host that no tunnel serves.
+    #[error("no tunnel is registered for host {host:?}")]
+    UnknownTunnel {
+        /// The `Host` the visitor asked for.
+        host: String,
+    },
+
+    /// The tunnel exists but its client is not connected right now.
+    #[error("tunnel {name:?} is offline: its client is not connected")]
+    TunnelOffline {
+        /// The tunnel's name.
+        name: String,
+    },
+
+    /// The client could not reach its local service.
+    #[error("{0}")]
+    Local(LocalFailure),
+
+    /// The local service did not send a response head in time.
+    #[error("the local service did not answer within {0:?}")]
+    ResponseTimeout(Duration),
+
+    /// The local service closed or reset the connection before its response was complete.
+    #[error("the local service closed the connection before it finished its response")]
+    LocalReset(#[source] BoxError),
+}
+
+/// Why the client could not hand a stream to its local service, as reported by the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFailure {
+    /// The kind of failure.
+    pub kind: crate::protocol::StreamRefusalCode,
+    /// The client's description, naming the local address.
+    pub message: String,
+}
+
+impl std::fmt::Display for LocalFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<yamux::ConnectionError> for Error {
+    fn from(err: yamux::ConnectionError) -> Self {
+        match err {
+            yamux::ConnectionError::Closed => Error::SessionClosed,
+            other => Error::Session(other.to_string()),
+        }
+    }
+}

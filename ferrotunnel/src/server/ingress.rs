@@ -1,0 +1,120 @@
+//! The visitors' side: the ingress stack and the HTTP server that runs it.
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::{
+    ServiceBuilder, ServiceExt,
+    util::{BoxCloneSyncService, Oneshot},
+};
+
+use crate::BoxError;
+
+use super::{
+    HttpService, IngressService, ServerConfig, TunnelBody, TunnelService,
+    plugins::PluginStack,
+    registry::Registry,
+    rescue,
+    resolve::{ResolveTunnelLayer, VisitorAddr},
+};
+
+/// Builds the ingress stack, outermost first.
+pub(super) fn stack(
+    registry: Arc<Registry>,
+    response_timeout: Duration,
+    plugins: &PluginStack,
+) -> IngressService {
+    let tunnel = HttpService::new(TunnelService::new(response_timeout));
+    let service = ServiceBuilder::new()
+        // Outermost, so that every error below becomes a response here and nowhere else.
+        .layer(rescue::RescueLayer)
+        // Host → TunnelContext. Before the plugins: they act per tunnel.
+        .layer(ResolveTunnelLayer::new(registry))
+        .service(plugins.wrap(tunnel));
+    BoxCloneSyncService::new(service)
+}
+
+/// Serves visitors until `stop` is cancelled, then lets requests in flight finish within the
+/// grace period.
+pub(super) async fn serve(
+    listener: TcpListener,
+    ingress: IngressService,
+    config: Arc<ServerConfig>,
+    stop: CancellationToken,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_size);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX));
+    let graceful = GracefulShutdown::new();
+
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.cancelled() => break,
+        };
+        let (tcp, visitor) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                tracing::warn!(error = %err, "cannot accept a visitor connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = VisitorConnection {
+            ingress: ingress.clone(),
+            visitor,
+        };
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%visitor, error = %err, "visitor connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(config.grace_period, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?config.grace_period, "requests still in flight after the grace period; dropping them");
+    }
+}
+
+/// The ingress stack as hyper sees it for one visitor connection.
+#[derive(Debug, Clone)]
+struct VisitorConnection {
+    ingress: IngressService,
+    visitor: SocketAddr,
+}
+
+impl hyper::service::Service<Request<Incoming>> for VisitorConnection {
+    type Response = Response<TunnelBody>;
+    type Error = Infallible;
+    type Future = Oneshot<IngressService, Request<TunnelBody>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let mut request = request.map(|body| body.map_err(BoxError::from).boxed_unsync());
+        request.extensions_mut().insert(VisitorAddr(self.visitor));
+        self.ingress.clone().oneshot(request)
+    }
+}

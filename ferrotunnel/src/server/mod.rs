@@ -1,0 +1,406 @@
+//! The public side: accepts client sessions and serves visitors through the ingress stack.
+//!
+//! ```no_run
+//! # async fn demo() -> ferrotunnel::Result<()> {
+//! let server = ferrotunnel::Server::builder()
+//!     .control_addr("0.0.0.0:7835".parse().unwrap())
+//!     .http_addr("0.0.0.0:8080".parse().unwrap())
+//!     .domain("tunnel.example.com")
+//!     .token("a-long-random-secret")
+//!     .build()?
+//!     .start()
+//!     .await?;
+//! println!("clients connect to {}", server.control_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::combinators::UnsyncBoxBody;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tower::util::BoxCloneSyncService;
+
+use crate::{
+    BoxError, Error, Result,
+    protocol::{DEFAULT_MAX_FRAME_SIZE, Secret, TunnelInfo, validate_tunnel_name},
+    transport::{Acceptor, TcpAcceptor},
+};
+
+mod accept;
+mod connector;
+mod control;
+mod forwarded;
+mod ingress;
+mod plugins;
+mod registry;
+mod rescue;
+mod resolve;
+mod tunnel_service;
+
+pub use plugins::HttpService;
+pub use resolve::VisitorAddr;
+pub use tunnel_service::{TunnelContext, TunnelService};
+
+use plugins::PluginStack;
+use registry::Registry;
+
+/// The body type of requests and responses inside the ingress stack: any body, boxed, streaming.
+pub type TunnelBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The whole ingress stack as one cloneable service that never fails: errors are already HTTP
+/// responses. Mount it in your own HTTP server, or let [`Server`] serve it.
+pub type IngressService =
+    BoxCloneSyncService<Request<TunnelBody>, Response<TunnelBody>, Infallible>;
+
+/// Settings of a [`Server`]; every limit and wait has a default.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerConfig {
+    pub(crate) control_addr: SocketAddr,
+    pub(crate) http_addr: SocketAddr,
+    pub(crate) domain: String,
+    pub(crate) tokens: Vec<Secret>,
+    /// Overrides the port in public URLs (when a proxy in front listens elsewhere).
+    pub(crate) public_port: Option<u16>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) response_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) grace_period: Duration,
+    pub(crate) max_clients: usize,
+    pub(crate) max_tunnels_per_client: usize,
+    pub(crate) max_streams_per_session: usize,
+    pub(crate) max_header_size: usize,
+    pub(crate) max_frame_size: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            control_addr: SocketAddr::from(([0, 0, 0, 0], 7835)),
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            domain: "localhost".into(),
+            tokens: Vec::new(),
+            public_port: None,
+            handshake_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(30),
+            grace_period: Duration::from_secs(10),
+            max_clients: 1024,
+            max_tunnels_per_client: 16,
+            max_streams_per_session: 1024,
+            max_header_size: 64 * 1024,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+        }
+    }
+}
+
+impl ServerConfig {
+    fn validate(&self) -> Result<()> {
+        let domain = self.domain.trim_end_matches('.');
+        if domain.is_empty()
+            || domain
+                .split('.')
+                .any(|label| validate_tunnel_name(label).is_err())
+        {
+            return Err(Error::Config(format!(
+                "domain {:?} is not a valid lowercase DNS name (like tunnel.example.com)",
+                self.domain
+            )));
+        }
+        if let Some(i) = self.tokens.iter().position(|t| t.expose().is_empty()) {
+            return Err(Error::Config(format!("token #{} is empty", i + 1)));
+        }
+        for (name, value) in [
+            ("handshake timeout", self.handshake_timeout),
+            ("heartbeat interval", self.heartbeat_interval),
+            ("response timeout", self.response_timeout),
+            ("header read timeout", self.header_read_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::Config(format!(
+                    "the {name} must be longer than zero"
+                )));
+            }
+        }
+        for (name, value) in [
+            ("max clients", self.max_clients),
+            ("max tunnels per client", self.max_tunnels_per_client),
+            ("max streams per session", self.max_streams_per_session),
+            ("max frame size", self.max_frame_size),
+        ] {
+            if value == 0 {
+                return Err(Error::Config(format!("{name} must be at least 1")));
+            }
+        }
+        if self.max_header_size < 8192 {
+            return Err(Error::Config(
+                "the max header size must be at least 8192 bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`Server`]. Every setting has a default; [`build`](Self::build) checks them.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct ServerBuilder {
+    config: ServerConfig,
+    plugins: PluginStack,
+}
+
+impl ServerBuilder {
+    /// Where clients connect (default `0.0.0.0:7835`; port 0 picks a free port).
+    pub fn control_addr(mut self, addr: SocketAddr) -> Self {
+        self.config.control_addr = addr;
+        self
+    }
+
+    /// Where visitors connect over HTTP (default `0.0.0.0:8080`; port 0 picks a free port).
+    pub fn http_addr(mut self, addr: SocketAddr) -> Self {
+        self.config.http_addr = addr;
+        self
+    }
+
+    /// The domain under which tunnels are named: tunnel `app` is `app.<domain>` (default `localhost`).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.config.domain = domain.into().to_ascii_lowercase();
+        self
+    }
+
+    /// Accepts clients presenting this token. Call again to accept several tokens. A server
+    /// with no token accepts every client.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.config.tokens.push(Secret::new(token));
+        self
+    }
+
+    /// The port shown in public URLs, when a proxy in front of the server listens on another
+    /// port than [`http_addr`](Self::http_addr).
+    pub fn public_port(mut self, port: u16) -> Self {
+        self.config.public_port = Some(port);
+        self
+    }
+
+    /// How long a new client may take to open its session and say hello (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// How often both ends send heartbeats (default 30 s). A client silent for three intervals
+    /// is dropped and its tunnels removed.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.config.heartbeat_interval = interval;
+        self
+    }
+
+    /// How long the local service may take to send its response head (default 60 s); after
+    /// that the visitor gets a 504.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.config.response_timeout = timeout;
+        self
+    }
+
+    /// How long a visitor may take to send a request head (default 30 s).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.config.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a graceful shutdown waits for requests in flight (default 10 s).
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.config.grace_period = grace;
+        self
+    }
+
+    /// How many clients may be connected at once (default 1024).
+    pub fn max_clients(mut self, max: usize) -> Self {
+        self.config.max_clients = max;
+        self
+    }
+
+    /// How many tunnels one client may register (default 16).
+    pub fn max_tunnels_per_client(mut self, max: usize) -> Self {
+        self.config.max_tunnels_per_client = max;
+        self
+    }
+
+    /// How many streams (requests in flight plus pooled connections) one session may hold
+    /// (default 1024).
+    pub fn max_streams_per_session(mut self, max: usize) -> Self {
+        self.config.max_streams_per_session = max;
+        self
+    }
+
+    /// The largest request head a visitor may send, in bytes (default 64 KiB).
+    pub fn max_header_size(mut self, max: usize) -> Self {
+        self.config.max_header_size = max;
+        self
+    }
+
+    /// The largest control frame, in bytes (default 64 KiB).
+    pub fn max_frame_size(mut self, max: usize) -> Self {
+        self.config.max_frame_size = max;
+        self
+    }
+
+    /// Puts a `tower` layer (a plugin) in front of the [`TunnelService`]. Layers run in the
+    /// order they are added, the first outermost, after the tunnel has been resolved: a layer
+    /// finds the [`TunnelContext`] in the request extensions.
+    pub fn layer<L, S, B, E>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<HttpService, Service = S> + Send + Sync + 'static,
+        S: tower::Service<Request<TunnelBody>, Response = Response<B>, Error = E>,
+        S: Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+        E: Into<BoxError> + 'static,
+    {
+        self.plugins.push(layer);
+        self
+    }
+
+    /// Checks the settings and returns the server, not yet listening.
+    pub fn build(self) -> Result<Server> {
+        self.config.validate()?;
+        Ok(Server {
+            config: self.config,
+            plugins: self.plugins,
+            acceptor: Arc::new(TcpAcceptor),
+        })
+    }
+}
+
+/// A FerroTunnel server, configured but not yet listening. Start it with [`Server::start`].
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    plugins: PluginStack,
+    acceptor: Arc<dyn Acceptor>,
+}
+
+impl Server {
+    /// A builder with default settings.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// Binds the listeners and starts serving. Returns once both are listening.
+    pub async fn start(self) -> Result<ServerHandle> {
+        let control = bind(self.config.control_addr, "control").await?;
+        let http = bind(self.config.http_addr, "HTTP").await?;
+        let control_addr = control.local_addr()?;
+        let http_addr = http.local_addr()?;
+        let public_port = self.config.public_port.unwrap_or(http_addr.port());
+        let registry = Arc::new(Registry::new(self.config.domain.clone(), public_port));
+        let config = Arc::new(self.config);
+        let ingress = ingress::stack(registry.clone(), config.response_timeout, &self.plugins);
+
+        let stop_accepting = CancellationToken::new();
+        let close_sessions = CancellationToken::new();
+        let sessions = tokio::spawn(accept::serve(
+            control,
+            self.acceptor,
+            config.clone(),
+            registry.clone(),
+            stop_accepting.clone(),
+            close_sessions.clone(),
+        ));
+        let visitors = tokio::spawn(ingress::serve(
+            http,
+            ingress.clone(),
+            config.clone(),
+            stop_accepting.clone(),
+        ));
+        tracing::info!(%control_addr, %http_addr, domain = %config.domain, "server started");
+        if config.tokens.is_empty() {
+            tracing::warn!("no token configured: any client can register tunnels on this server");
+        }
+        let task = tokio::spawn(async move {
+            // Visitors first: let requests in flight finish (within the grace period, which
+            // `ingress::serve` enforces), and only then close the sessions that carry them.
+            let _ = visitors.await;
+            close_sessions.cancel();
+            let _ = sessions.await;
+        });
+        Ok(ServerHandle {
+            control_addr,
+            http_addr,
+            registry,
+            ingress,
+            stop_accepting,
+            task: Some(task),
+        })
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|err| {
+        Error::Io(std::io::Error::new(
+            err.kind(),
+            format!("cannot listen for {what} on {addr}: {err}"),
+        ))
+    })
+}
+
+/// A running server. Dropping it stops the server; [`shutdown`](Self::shutdown) stops it
+/// gracefully and waits.
+#[derive(Debug)]
+pub struct ServerHandle {
+    control_addr: SocketAddr,
+    http_addr: SocketAddr,
+    registry: Arc<Registry>,
+    ingress: IngressService,
+    stop_accepting: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address clients connect to.
+    pub fn control_addr(&self) -> SocketAddr {
+        self.control_addr
+    }
+
+    /// The address visitors connect to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The tunnels live right now.
+    pub fn tunnels(&self) -> Vec<TunnelInfo> {
+        self.registry.live().borrow().clone()
+    }
+
+    /// A watch of the live tunnels, updated on every registration and removal.
+    pub fn watch_tunnels(&self) -> watch::Receiver<Vec<TunnelInfo>> {
+        self.registry.live()
+    }
+
+    /// The ingress stack (resolve tunnel → plugins → [`TunnelService`]) as a service, for
+    /// mounting in another HTTP server.
+    pub fn ingress_service(&self) -> IngressService {
+        self.ingress.clone()
+    }
+
+    /// Stops accepting, lets requests in flight finish within the grace period, tells every
+    /// client the server is going away, and waits for all of it.
+    pub async fn shutdown(mut self) {
+        self.stop_accepting.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.stop_accepting.cancel();
+    }
+}

@@ -1,0 +1,224 @@
+//! [`TunnelService`]: the last service of the ingress stack, which forwards a request over a
+//! stream of the tunnel's session.
+//!
+//! Each session has a pool of HTTP/1.1 connections, each a yamux stream to the client (see
+//! `connector`). Pooled streams are keyed by tunnel and visitor IP address, so a stream only
+//! ever carries one tunnel's traffic from one visitor address.
+
+use std::{
+    fmt,
+    future::Future,
+    net::IpAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper_util::{
+    client::legacy::Client as HttpClient,
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+};
+
+use super::{TunnelBody, connector::StreamConnector, forwarded, resolve::VisitorAddr};
+use crate::{BoxError, Error, protocol::ClientId, session::SessionHandle};
+
+/// How long an idle pooled stream is kept.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle pooled streams kept per tunnel and visitor address.
+const POOL_MAX_IDLE: usize = 32;
+
+/// One connected client session, as the ingress sees it.
+pub(crate) struct SessionLink {
+    session: SessionHandle,
+    client_id: ClientId,
+    http: HttpClient<StreamConnector, TunnelBody>,
+}
+
+impl SessionLink {
+    pub(crate) fn new(
+        session: SessionHandle,
+        client_id: ClientId,
+        max_frame_size: usize,
+        reply_timeout: Duration,
+    ) -> Self {
+        let connector = StreamConnector::new(session.clone(), max_frame_size, reply_timeout);
+        let http = HttpClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .set_host(false)
+            .build(connector);
+        Self {
+            session,
+            client_id,
+            http,
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.session.id()
+    }
+
+    pub(crate) fn client_id(&self) -> ClientId {
+        self.client_id
+    }
+}
+
+impl fmt::Debug for SessionLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLink")
+            .field("session", &self.session.id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tunnel a request is for, put in the request extensions by [`ResolveTunnel`](super::ResolveTunnel).
+/// Plugins read it to act per tunnel.
+#[derive(Debug, Clone)]
+pub struct TunnelContext {
+    inner: Arc<TunnelInner>,
+}
+
+#[derive(Debug)]
+struct TunnelInner {
+    name: String,
+    public_url: String,
+    session: Arc<SessionLink>,
+}
+
+impl TunnelContext {
+    pub(crate) fn new(name: String, public_url: String, session: Arc<SessionLink>) -> Self {
+        Self {
+            inner: Arc::new(TunnelInner {
+                name,
+                public_url,
+                session,
+            }),
+        }
+    }
+
+    /// The tunnel's name (`app` for `app.localhost`).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Where visitors reach the tunnel.
+    pub fn public_url(&self) -> &str {
+        &self.inner.public_url
+    }
+
+    /// The server's number for the client session that serves this tunnel.
+    pub fn session_id(&self) -> u64 {
+        self.inner.session.id()
+    }
+
+    pub(crate) fn client_id(&self) -> ClientId {
+        self.inner.session.client_id
+    }
+
+    pub(crate) fn close_session(&self) {
+        self.inner.session.session.close();
+    }
+}
+
+/// Forwards each request to the client of the tunnel named by the [`TunnelContext`] in its
+/// extensions, and streams the response back. HTTP upgrades (WebSocket) are passed through.
+///
+/// Errors are [`Error`]s (boxed); the ingress stack's rescue layer turns them into responses.
+#[derive(Debug, Clone)]
+pub struct TunnelService {
+    response_timeout: Duration,
+}
+
+impl TunnelService {
+    /// A service that gives the local service `response_timeout` to send its response head.
+    pub fn new(response_timeout: Duration) -> Self {
+        Self { response_timeout }
+    }
+}
+
+impl tower::Service<Request<TunnelBody>> for TunnelService {
+    type Response = Response<TunnelBody>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<TunnelBody>) -> Self::Future {
+        Box::pin(forward(request, self.response_timeout))
+    }
+}
+
+async fn forward(
+    mut request: Request<TunnelBody>,
+    timeout: Duration,
+) -> Result<Response<TunnelBody>, BoxError> {
+    let tunnel = request
+        .extensions_mut()
+        .remove::<TunnelContext>()
+        .ok_or("TunnelService needs a TunnelContext: put ResolveTunnelLayer in front of it")?;
+    let visitor = request.extensions().get::<VisitorAddr>().map(|v| v.0.ip());
+    forwarded::prepare_request(&mut request, visitor);
+    let visitor_upgrade =
+        forwarded::is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
+
+    *request.uri_mut() = pool_uri(tunnel.name(), visitor, request.uri())?;
+    *request.version_mut() = Version::HTTP_11;
+
+    let sent = tunnel.inner.session.http.request(request);
+    let mut response = match tokio::time::timeout(timeout, sent).await {
+        Err(_) => return Err(Error::ResponseTimeout(timeout).into()),
+        Ok(Err(err)) if err.is_connect() => return Err(err.into()),
+        Ok(Err(err)) => return Err(Error::LocalReset(err.into()).into()),
+        Ok(Ok(response)) => response,
+    };
+
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(visitor_upgrade) = visitor_upgrade {
+            let local_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(splice_upgrade(
+                visitor_upgrade,
+                local_upgrade,
+                tunnel.name().to_owned(),
+            ));
+        }
+    }
+    forwarded::prepare_response(&mut response);
+    Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
+}
+
+/// The URI the pool sees: its authority is the pool key (visitor address, then tunnel name),
+/// which the connector reads back.
+fn pool_uri(tunnel: &str, visitor: Option<IpAddr>, original: &Uri) -> Result<Uri, BoxError> {
+    let path = original.path_and_query().map_or("/", |p| p.as_str());
+    Ok(format!(
+        "http://{}.{tunnel}{path}",
+        StreamConnector::visitor_key(visitor)
+    )
+    .parse()?)
+}
+
+/// Copies bytes between the visitor's upgraded connection and the local service's.
+async fn splice_upgrade(
+    visitor: hyper::upgrade::OnUpgrade,
+    local: hyper::upgrade::OnUpgrade,
+    tunnel: String,
+) {
+    let (visitor, local) = match tokio::try_join!(visitor, local) {
+        Ok(pair) => pair,
+        Err(err) => {
+            tracing::debug!(%tunnel, error = %err, "upgrade failed");
+            return;
+        }
+    };
+    let (mut visitor, mut local) = (TokioIo::new(visitor), TokioIo::new(local));
+    if let Err(err) = tokio::io::copy_bidirectional(&mut visitor, &mut local).await {
+        tracing::debug!(%tunnel, error = %err, "upgraded connection ended with an error");
+    }
+}

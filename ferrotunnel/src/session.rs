@@ -1,0 +1,226 @@
+//! A yamux session: one connection between a client and the server, multiplexed into streams.
+//!
+//! yamux only moves bytes while its `Connection` is polled, so one driver task owns it and polls
+//! it continuously (see STACK-NOTES). Other tasks open streams by asking the driver over a
+//! channel, and receive inbound streams from a bounded queue that the driver fills without ever
+//! waiting: when the queue is full the stream is dropped (the peer sees a reset), so a slow
+//! consumer can never stall the session.
+
+use std::{
+    future::poll_fn,
+    sync::atomic::{AtomicU64, Ordering},
+    task::Poll,
+    time::Duration,
+};
+
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::{
+    compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt},
+    sync::CancellationToken,
+};
+
+use crate::{Error, Result, transport::BoxIo};
+
+pub(crate) use yamux::Mode;
+
+/// A stream of a session, as a tokio `AsyncRead + AsyncWrite`.
+pub(crate) type SessionStream = Compat<yamux::Stream>;
+
+type OpenRequest = oneshot::Sender<Result<yamux::Stream, yamux::ConnectionError>>;
+
+/// How long closing a session may take to flush its last frames.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Limits of one session.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionConfig {
+    /// Streams open at once, both directions together.
+    pub(crate) max_streams: usize,
+    /// Inbound streams waiting to be picked up.
+    pub(crate) accept_backlog: usize,
+}
+
+impl SessionConfig {
+    fn yamux(&self) -> yamux::Config {
+        let mut config = yamux::Config::default();
+        // yamux requires the connection window to cover 256 KiB per stream; that is also the
+        // bound on what a peer can make us buffer.
+        config.set_max_connection_receive_window(Some(self.max_streams.max(1) * 256 * 1024));
+        config.set_max_num_streams(self.max_streams.max(1));
+        config
+    }
+}
+
+/// A cheap, cloneable handle to a running session.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionHandle {
+    id: u64,
+    opener: mpsc::Sender<OpenRequest>,
+    /// Cancelled to ask the driver to close the session.
+    close: CancellationToken,
+    /// Cancelled by the driver when the session has ended, for whatever reason.
+    ended: CancellationToken,
+}
+
+/// Inbound streams of a session.
+#[derive(Debug)]
+pub(crate) struct Inbound(mpsc::Receiver<SessionStream>);
+
+impl Inbound {
+    /// The next stream the peer opened, or `None` once the session has ended.
+    pub(crate) async fn accept(&mut self) -> Option<SessionStream> {
+        self.0.recv().await
+    }
+}
+
+/// Starts a session over `io` and returns a handle and its inbound streams.
+pub(crate) fn spawn(io: BoxIo, mode: Mode, config: SessionConfig) -> (SessionHandle, Inbound) {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let connection = yamux::Connection::new(io.compat(), config.yamux(), mode);
+    let (opener, open_rx) = mpsc::channel(64);
+    let (inbound_tx, inbound_rx) = mpsc::channel(config.accept_backlog.max(1));
+    let handle = SessionHandle {
+        id,
+        opener,
+        close: CancellationToken::new(),
+        ended: CancellationToken::new(),
+    };
+    let driver = drive(connection, open_rx, inbound_tx, handle.close.clone());
+    let ended = handle.ended.clone();
+    tokio::spawn(async move {
+        match driver.await {
+            Ok(()) => tracing::debug!(session = id, "session ended"),
+            Err(err) => tracing::debug!(session = id, error = %err, "session failed"),
+        }
+        ended.cancel();
+    });
+    (handle, Inbound(inbound_rx))
+}
+
+impl SessionHandle {
+    /// A process-unique number for logs.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Opens a new stream to the peer. The peer sees it only once something is written to it.
+    pub(crate) async fn open_stream(&self) -> Result<SessionStream> {
+        let (tx, rx) = oneshot::channel();
+        self.opener
+            .send(tx)
+            .await
+            .map_err(|_| Error::SessionClosed)?;
+        let stream = rx.await.map_err(|_| Error::SessionClosed)??;
+        Ok(stream.compat())
+    }
+
+    /// Asks the session to close; streams still open are reset.
+    pub(crate) fn close(&self) {
+        self.close.cancel();
+    }
+
+    /// Waits until the session has ended.
+    pub(crate) async fn closed(&self) {
+        self.ended.cancelled().await;
+    }
+}
+
+async fn drive(
+    mut connection: yamux::Connection<Compat<BoxIo>>,
+    mut open_rx: mpsc::Receiver<OpenRequest>,
+    inbound_tx: mpsc::Sender<SessionStream>,
+    close: CancellationToken,
+) -> Result<()> {
+    let mut pending_open: Option<OpenRequest> = None;
+    let mut openers_gone = false;
+    let run = poll_fn(|cx| {
+        loop {
+            // Serve one request to open a stream at a time, in order.
+            if pending_open.is_none() && !openers_gone {
+                match open_rx.poll_recv(cx) {
+                    Poll::Ready(Some(request)) => pending_open = Some(request),
+                    Poll::Ready(None) => openers_gone = true,
+                    Poll::Pending => {}
+                }
+            }
+            if pending_open.is_some() {
+                if let Poll::Ready(result) = connection.poll_new_outbound(cx) {
+                    if let Some(request) = pending_open.take() {
+                        // The requester may have given up; then the stream is dropped (reset).
+                        let _ = request.send(result);
+                    }
+                    continue;
+                }
+            }
+            // Polling inbound is what moves every byte of every stream.
+            return match connection.poll_next_inbound(cx) {
+                Poll::Ready(Some(Ok(stream))) => {
+                    if inbound_tx.try_send(stream.compat()).is_err() {
+                        tracing::warn!("inbound stream queue is full; resetting a new stream");
+                    }
+                    continue;
+                }
+                Poll::Ready(Some(Err(err))) => Poll::Ready(Err(Error::from(err))),
+                Poll::Ready(None) => Poll::Ready(Ok(())),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+    });
+    tokio::select! {
+        result = run => return result,
+        () = close.cancelled() => {}
+    }
+    drop(pending_open);
+    // Tell the peer we are going (a yamux GoAway), but do not wait forever for a dead socket.
+    let closing = poll_fn(|cx| connection.poll_close(cx)).map(|r| r.map_err(Error::from));
+    tokio::time::timeout(CLOSE_TIMEOUT, closing)
+        .await
+        .unwrap_or(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn pair() -> ((SessionHandle, Inbound), (SessionHandle, Inbound)) {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let config = SessionConfig {
+            max_streams: 16,
+            accept_backlog: 4,
+        };
+        (
+            spawn(Box::new(a), Mode::Client, config),
+            spawn(Box::new(b), Mode::Server, config),
+        )
+    }
+
+    #[tokio::test]
+    async fn streams_carry_bytes_both_ways() {
+        let ((client, _client_inbound), (_server, mut server_inbound)) = pair();
+        let mut stream = client.open_stream().await.unwrap();
+        stream.write_all(b"hello").await.unwrap();
+        let mut accepted = server_inbound.accept().await.unwrap();
+        let mut buf = [0; 5];
+        accepted.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"hello");
+        accepted.write_all(b"world").await.unwrap();
+        stream.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"world");
+    }
+
+    #[tokio::test]
+    async fn closing_one_side_ends_both() {
+        let ((client, _ci), (server, mut server_inbound)) = pair();
+        client.close();
+        client.closed().await;
+        server.closed().await;
+        assert!(server_inbound.accept().await.is_none());
+        assert!(matches!(
+            server.open_stream().await,
+            Err(Error::SessionClosed)
+        ));
+    }
+}

@@ -1,0 +1,247 @@
+//! Shared helpers for the end-to-end tests: real servers, clients and local services on
+//! 127.0.0.1:0, and a real HTTP client.
+#![allow(dead_code, unreachable_pub)]
+
+use std::{convert::Infallible, net::SocketAddr, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Path, ws::WebSocketUpgrade},
+    http::{HeaderMap, StatusCode},
+    routing::{any, get, post},
+};
+use bytes::Bytes;
+use ferrotunnel::{Client, ClientBuilder, ClientHandle, Server, ServerBuilder, ServerHandle};
+use futures::StreamExt;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
+use tokio::net::TcpListener;
+
+pub const TOKEN: &str = "test-token";
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// Serves `router` on a fresh loopback port.
+pub async fn serve(router: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind local service");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("local service") });
+    addr
+}
+
+/// A local service with the routes the tests need.
+pub fn local_service() -> Router {
+    Router::new()
+        .route("/hello", get(|| async { "hello from the local service" }))
+        .route(
+            "/echo",
+            post(|body: Body| async move { Body::from_stream(body.into_data_stream()) }),
+        )
+        .route(
+            "/headers",
+            any(|headers: HeaderMap| async move {
+                let mut lines: Vec<String> = headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("?")))
+                    .collect();
+                lines.sort();
+                lines.join("\n")
+            }),
+        )
+        .route(
+            "/status/{code}",
+            get(|Path(code): Path<u16>| async move {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST);
+                (
+                    status,
+                    [("x-custom", "preserved")],
+                    format!("status {code}"),
+                )
+            }),
+        )
+        .route(
+            "/download/{bytes}",
+            get(|Path(n): Path<u64>| async move { Body::from_stream(pattern_stream(n)) }),
+        )
+        .route("/never", get(std::future::pending::<&'static str>))
+        .route(
+            "/ws",
+            any(|ws: WebSocketUpgrade| async move {
+                ws.on_upgrade(|mut socket| async move {
+                    while let Some(Ok(message)) = socket.recv().await {
+                        if socket.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                })
+            }),
+        )
+}
+
+/// `len` bytes of a deterministic pattern, in 64 KiB chunks.
+pub fn pattern_stream(len: u64) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send {
+    const CHUNK: u64 = 64 * 1024;
+    futures::stream::iter((0..len.div_ceil(CHUNK)).map(move |i| {
+        let size = CHUNK.min(len - i * CHUNK) as usize;
+        Ok(Bytes::from(
+            (0..size)
+                .map(|j| ((i as usize * 7 + j * 31) % 251) as u8)
+                .collect::<Vec<u8>>(),
+        ))
+    }))
+}
+
+/// A server on loopback with test-friendly timings.
+pub fn server_builder() -> ServerBuilder {
+    Server::builder()
+        .control_addr(loopback())
+        .http_addr(loopback())
+        .domain("localhost")
+        .token(TOKEN)
+        .heartbeat_interval(Duration::from_millis(200))
+        .grace_period(Duration::from_secs(5))
+}
+
+pub async fn start_server() -> ServerHandle {
+    server_builder()
+        .build()
+        .expect("server config")
+        .start()
+        .await
+        .expect("server starts")
+}
+
+/// A client of `server` with test-friendly timings.
+pub fn client_builder(server: &ServerHandle) -> ClientBuilder {
+    Client::builder()
+        .server_url(format!("tcp://{}", server.control_addr()))
+        .token(TOKEN)
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .grace_period(Duration::from_secs(5))
+}
+
+pub async fn start_client(server: &ServerHandle, name: &str, local: SocketAddr) -> ClientHandle {
+    client_builder(server)
+        .subdomain(name)
+        .local_address(local.to_string())
+        .build()
+        .expect("client config")
+        .start()
+        .await
+        .expect("client starts")
+}
+
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+pub type TestBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A real HTTP/1.1 client that connects to `ingress` whatever the URL's host, so that
+/// `app.localhost` works without DNS.
+#[derive(Clone)]
+pub struct Visitor {
+    ingress: SocketAddr,
+    client: HyperClient<hyper_util::client::legacy::connect::HttpConnector, TestBody>,
+}
+
+impl Visitor {
+    pub fn new(ingress: SocketAddr) -> Self {
+        Self {
+            ingress,
+            client: HyperClient::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    pub fn request(
+        &self,
+        host: &str,
+        method: &str,
+        path: &str,
+        body: TestBody,
+    ) -> http::Request<TestBody> {
+        http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.ingress))
+            .header("host", host)
+            .body(body)
+            .expect("request")
+    }
+
+    pub async fn send(
+        &self,
+        request: http::Request<TestBody>,
+    ) -> http::Response<hyper::body::Incoming> {
+        self.client
+            .request(request)
+            .await
+            .expect("the ingress answers")
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn call(
+        &self,
+        host: &str,
+        method: &str,
+        path: &str,
+        body: &'static [u8],
+    ) -> (StatusCode, HeaderMap, String) {
+        let request = self.request(host, method, path, full(body));
+        let response = self.send(request).await;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("response body")
+            .to_bytes();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    pub async fn get(&self, host: &str, path: &str) -> (StatusCode, String) {
+        let (status, _, body) = self.call(host, "GET", path, b"").await;
+        (status, body)
+    }
+}
+
+pub fn full(bytes: &'static [u8]) -> TestBody {
+    Full::new(Bytes::from_static(bytes))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Waits until `server` lists exactly `names` as live, or panics after `limit`.
+pub async fn wait_for_tunnels(server: &ServerHandle, names: &[&str], limit: Duration) {
+    let mut watch = server.watch_tunnels();
+    let wanted = |tunnels: &Vec<ferrotunnel::protocol::TunnelInfo>| {
+        tunnels.iter().map(|t| t.name.as_str()).collect::<Vec<_>>() == names
+    };
+    tokio::time::timeout(limit, watch.wait_for(wanted))
+        .await
+        .unwrap_or_else(|_| panic!("tunnels did not become {names:?} within {limit:?}"))
+        .expect("server alive");
+}
+
+/// Reads a whole body stream, for tests that only need the bytes.
+pub async fn body_stream_len(body: hyper::body::Incoming) -> u64 {
+    let mut stream = body.into_data_stream();
+    let mut total = 0;
+    while let Some(chunk) = stream.next().await {
+        total += chunk.expect("body chunk").len() as u64;
+    }
+    total
+}
