@@ -51,6 +51,17 @@ impl ControlChannel {
         self.framed.send(frame).await.map_err(Error::from)
     }
 
+    /// Closes our side of the control stream, flushing what was sent.
+    pub(crate) async fn close(&mut self) -> Result<()> {
+        self.framed.close().await.map_err(Error::from)
+    }
+
+    /// Waits until the peer closes its side of the control stream (any frames still in
+    /// flight are read and dropped). Used to wait for the acknowledgement of a `Goodbye`.
+    pub(crate) async fn closed_by_peer(&mut self) {
+        while let Some(Ok(_)) = self.framed.next().await {}
+    }
+
     /// The next frame, with no heartbeat handling; `None` when the peer closed the stream.
     pub(crate) async fn recv(&mut self) -> Result<Option<Frame>> {
         self.framed.next().await.transpose().map_err(Error::from)

@@ -107,7 +107,7 @@ pub fn server_builder() -> ServerBuilder {
         .http_addr(loopback())
         .domain("localhost")
         .token(TOKEN)
-        .heartbeat_interval(Duration::from_millis(200))
+        .heartbeat_interval(Duration::from_secs(1))
         .grace_period(Duration::from_secs(5))
 }
 
@@ -244,4 +244,68 @@ pub async fn body_stream_len(body: hyper::body::Incoming) -> u64 {
         total += chunk.expect("body chunk").len() as u64;
     }
     total
+}
+
+/// A TCP proxy between a client and the server's control port that a test can break on
+/// purpose: freeze it (both sockets stay open, no byte passes: a hung peer) or cut the
+/// client's side (the client sees its connection drop while the server sees nothing at all).
+pub struct FaultyProxy {
+    pub addr: SocketAddr,
+    faults: tokio::sync::watch::Sender<Fault>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    /// Stop moving bytes; keep both sockets open.
+    Freeze,
+    /// Close the client's side of every current connection; keep the server's side open and silent.
+    CutClientSide,
+}
+
+impl FaultyProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let (faults, _) = tokio::sync::watch::channel(Fault::None);
+        let sender = faults.clone();
+        tokio::spawn(async move {
+            while let Ok((downstream, _)) = listener.accept().await {
+                let Ok(upstream) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let mut faults = sender.subscribe();
+                faults.mark_unchanged();
+                tokio::spawn(async move {
+                    let (mut down_read, mut down_write) = downstream.into_split();
+                    let (mut up_read, mut up_write) = upstream.into_split();
+                    let pump = async {
+                        tokio::try_join!(
+                            tokio::io::copy(&mut down_read, &mut up_write),
+                            tokio::io::copy(&mut up_read, &mut down_write),
+                        )
+                    };
+                    let fault = tokio::select! {
+                        _ = pump => return,
+                        fault = faults.wait_for(|f| *f != Fault::None) => fault.map(|f| *f).unwrap_or(Fault::None),
+                    };
+                    if fault == Fault::CutClientSide {
+                        drop((down_read, down_write));
+                    }
+                    // Hold whatever is still open, silent, until the test ends.
+                    std::future::pending::<()>().await;
+                });
+            }
+        });
+        Self { addr, faults }
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.faults.send_replace(fault);
+    }
+
+    /// Back to normal for connections made from now on.
+    pub fn heal(&self) {
+        self.faults.send_replace(Fault::None);
+    }
 }

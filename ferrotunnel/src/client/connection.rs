@@ -224,7 +224,12 @@ async fn serve(
             },
             () = stop.cancelled() => {
                 let _ = control.send(Frame::Goodbye { reason: "the client is shutting down".into() }).await;
-                // The server stops routing to us at once; let the streams in flight finish.
+                // The server stops routing to us and acknowledges by closing the control
+                // stream; then let the streams in flight finish.
+                let acknowledged = tokio::time::timeout(config.grace_period, control.closed_by_peer());
+                if acknowledged.await.is_err() {
+                    tracing::warn!("the server did not acknowledge the goodbye");
+                }
                 streams.close();
                 if tokio::time::timeout(config.grace_period, streams.wait()).await.is_err() {
                     tracing::warn!(grace = ?config.grace_period, "streams still open after the grace period; closing them");

@@ -114,6 +114,9 @@ pub(super) async fn serve(
     // stream pool goes and with it the pooled streams, which lets a leaving client finish.
     drop(link);
     if let Ending::Goodbye(_) = ending {
+        // Closing our side of the control stream acknowledges the goodbye: the client knows no
+        // new request will come and closes the session once its streams are done.
+        let _ = control.close().await;
         let _ = tokio::time::timeout(config.grace_period, session.closed()).await;
     }
     session.close();
@@ -213,6 +216,8 @@ async fn control_loop(
 ) -> Ending {
     loop {
         tokio::select! {
+            // Frames first: a goodbye that arrived with the end of the session still counts.
+            biased;
             event = control.next_event() => match event {
                 Ok(Some(Frame::Goodbye { reason })) => return Ending::Goodbye(reason),
                 Ok(Some(Frame::AddTunnel(request))) => {
