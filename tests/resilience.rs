@@ -279,3 +279,32 @@ async fn garbage_and_half_handshakes_close_only_their_own_connection() {
     );
     assert_eq!(server.tunnels().len(), 1);
 }
+
+#[tokio::test]
+async fn clients_past_the_limit_are_told_why() {
+    let local = serve(local_service()).await;
+    let server = server_builder()
+        .max_clients(1)
+        .build()
+        .expect("config")
+        .start()
+        .await
+        .expect("start");
+    let _first = start_client(&server, "first", local).await;
+    let second = client_builder(&server)
+        .subdomain("second")
+        .local_address(local.to_string())
+        .build()
+        .expect("config");
+    match second.start().await {
+        Err(Error::Refused(refusal)) => {
+            assert_eq!(refusal.code, RefusalCode::TooManyClients);
+            assert!(
+                refusal.message.contains("maximum of 1 clients"),
+                "{}",
+                refusal.message
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

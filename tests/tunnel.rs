@@ -130,7 +130,9 @@ async fn a_local_service_that_never_answers_is_a_504() {
 #[tokio::test]
 async fn a_local_service_that_hangs_up_is_a_502() {
     // Accepts every connection and closes it at once, without a response.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let local = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
@@ -139,7 +141,12 @@ async fn a_local_service_that_hangs_up_is_a_502() {
     });
     let server = start_server().await;
     let _client = start_client(&server, "rude", local).await;
-    let (status, body) = Visitor::new(server.http_addr()).get("rude.localhost", "/").await;
+    let (status, body) = Visitor::new(server.http_addr())
+        .get("rude.localhost", "/")
+        .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert!(body.contains("closed the connection before it finished its response"), "{body}");
+    assert!(
+        body.contains("closed the connection before it finished its response"),
+        "{body}"
+    );
 }

@@ -9,6 +9,9 @@ use tracing::Instrument;
 use super::{ServerConfig, control, registry::Registry};
 use crate::transport::Acceptor;
 
+/// Connections over the client limit that are still told so, at once.
+const MAX_PENDING_REFUSALS: usize = 16;
+
 /// Accepts client connections until `stop` is cancelled, then waits for the sessions, which
 /// end when `close_sessions` is cancelled.
 pub(super) async fn serve(
@@ -20,6 +23,7 @@ pub(super) async fn serve(
     close_sessions: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(config.max_clients));
+    let refusals = Arc::new(Semaphore::new(MAX_PENDING_REFUSALS));
     let sessions = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -34,7 +38,19 @@ pub(super) async fn serve(
                 continue;
             }
         };
+        // Past the client limit, a few connections are still let in to hear why they are
+        // refused; the rest are dropped at once, so a flood cannot pile up handshakes.
         let slot = slots.clone().try_acquire_owned().ok();
+        let overflow = match slot {
+            Some(_) => None,
+            None => match refusals.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    tracing::warn!(%peer, "too many clients and refusals in progress; dropping the connection");
+                    continue;
+                }
+            },
+        };
         let (acceptor, config, registry, close) = (
             acceptor.clone(),
             config.clone(),
@@ -56,6 +72,7 @@ pub(super) async fn serve(
                     }
                 };
                 control::serve(io, slot, config, registry, close).await;
+                drop(overflow);
             }
             .instrument(span),
         );

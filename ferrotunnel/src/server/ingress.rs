@@ -9,7 +9,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::{conn::auto, graceful::GracefulShutdown},
 };
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::{
     ServiceBuilder, ServiceExt,
@@ -62,10 +62,18 @@ pub(super) async fn serve(
         .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
 
+    let slots = Arc::new(Semaphore::new(config.max_visitor_connections));
     loop {
+        // Take a slot before accepting: past the limit, visitors wait in the kernel's backlog.
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = async {
+                let slot = slots.clone().acquire_owned().await;
+                (listener.accept().await, slot)
+            } => accepted,
             () = stop.cancelled() => break,
+        };
+        let (accepted, Ok(slot)) = accepted else {
+            break;
         };
         let (tcp, visitor) = match accepted {
             Ok(pair) => pair,
@@ -86,6 +94,7 @@ pub(super) async fn serve(
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
+            let _slot = slot;
             if let Err(err) = connection.await {
                 tracing::debug!(%visitor, error = %err, "visitor connection ended with an error");
             }

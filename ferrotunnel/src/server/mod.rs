@@ -71,6 +71,7 @@ pub(crate) struct ServerConfig {
     pub(crate) header_read_timeout: Duration,
     pub(crate) grace_period: Duration,
     pub(crate) max_clients: usize,
+    pub(crate) max_visitor_connections: usize,
     pub(crate) max_tunnels_per_client: usize,
     pub(crate) max_streams_per_session: usize,
     pub(crate) max_header_size: usize,
@@ -91,6 +92,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             grace_period: Duration::from_secs(10),
             max_clients: 1024,
+            max_visitor_connections: 16 * 1024,
             max_tunnels_per_client: 16,
             max_streams_per_session: 1024,
             max_header_size: 64 * 1024,
@@ -129,6 +131,7 @@ impl ServerConfig {
         }
         for (name, value) in [
             ("max clients", self.max_clients),
+            ("max visitor connections", self.max_visitor_connections),
             ("max tunnels per client", self.max_tunnels_per_client),
             ("max streams per session", self.max_streams_per_session),
             ("max frame size", self.max_frame_size),
@@ -222,6 +225,13 @@ impl ServerBuilder {
     /// How many clients may be connected at once (default 1024).
     pub fn max_clients(mut self, max: usize) -> Self {
         self.config.max_clients = max;
+        self
+    }
+
+    /// How many visitor connections may be open at once (default 16384); further visitors
+    /// wait in the listen backlog until one closes.
+    pub fn max_visitor_connections(mut self, max: usize) -> Self {
+        self.config.max_visitor_connections = max;
         self
     }
 
