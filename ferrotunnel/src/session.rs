@@ -43,11 +43,14 @@ pub(crate) struct SessionConfig {
 
 impl SessionConfig {
     fn yamux(&self) -> yamux::Config {
+        let streams = self.max_streams.max(1);
         let mut config = yamux::Config::default();
-        // yamux requires the connection window to cover 256 KiB per stream; that is also the
-        // bound on what a peer can make us buffer.
-        config.set_max_connection_receive_window(Some(self.max_streams.max(1) * 256 * 1024));
-        config.set_max_num_streams(self.max_streams.max(1));
+        // yamux asserts that the connection window covers 256 KiB per stream, checking each
+        // setter against the other's current value: lift the window first, then set both.
+        config.set_max_connection_receive_window(None);
+        config.set_max_num_streams(streams);
+        // That bound is also all a peer can make us buffer for this session.
+        config.set_max_connection_receive_window(Some(streams.saturating_mul(256 * 1024)));
         config
     }
 }
@@ -209,6 +212,17 @@ mod tests {
         accepted.write_all(b"world").await.unwrap();
         stream.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"world");
+    }
+
+    #[test]
+    fn any_stream_limit_makes_a_valid_yamux_config() {
+        for max_streams in [0, 1, 16, 512, 513, 4096, 100_000] {
+            SessionConfig {
+                max_streams,
+                accept_backlog: 1,
+            }
+            .yamux();
+        }
     }
 
     #[tokio::test]

@@ -4,8 +4,8 @@
 //! client, the local service — arrives here as an error. [`into_response`] walks its `source()`
 //! chain for a FerroTunnel [`Error`] and answers with the status that names the cause and a short
 //! text body a person can act on. The local service's faults are 502/504, a missing or offline
-//! tunnel 404/503; anything unrecognised is a 502 (a plugin that wants another status should
-//! respond, not fail).
+//! tunnel 404/503. Any other error came from a plugin: a 500 whose details go to the log only
+//! (a plugin that wants another status should respond, not fail).
 
 use std::{
     convert::Infallible,
@@ -106,6 +106,9 @@ where
             let (status, message) = classify(err.as_ref());
             match status {
                 StatusCode::NOT_FOUND => tracing::debug!(%status, %message, "request refused"),
+                StatusCode::INTERNAL_SERVER_ERROR => {
+                    tracing::error!(%status, error = %err, "a layer of the ingress stack failed");
+                }
                 _ => tracing::warn!(%status, %message, "request failed"),
             }
             error_response(status, &message)
@@ -133,7 +136,12 @@ pub(crate) fn error_response(status: StatusCode, message: &str) -> Response<Tunn
 fn classify(err: &(dyn StdError + 'static)) -> (StatusCode, String) {
     match find_tunnel_error(err) {
         Some(ours) => (status_of(ours), ours.to_string()),
-        None => (StatusCode::BAD_GATEWAY, format!("the tunnel failed: {err}")),
+        // Not the tunnel's: a plugin failed. Its error may hold internals; it goes to the log,
+        // not to the visitor.
+        None => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "a plugin of this server failed; the server log has the details".into(),
+        ),
     }
 }
 
@@ -233,10 +241,14 @@ mod tests {
     }
 
     #[test]
-    fn unknown_errors_are_bad_gateways_that_say_what_failed() {
-        let err: BoxError = "plugin exploded".into();
+    fn plugin_errors_are_500s_that_keep_their_details_private() {
+        let err: BoxError = "plugin exploded at 0xdeadbeef".into();
         let (status, message) = classify(err.as_ref());
-        assert_eq!(status, StatusCode::BAD_GATEWAY);
-        assert!(message.contains("plugin exploded"));
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            message.contains("plugin of this server failed"),
+            "{message}"
+        );
+        assert!(!message.contains("deadbeef"), "{message}");
     }
 }
