@@ -19,11 +19,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// A socket operation failed.
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
 
     /// The peer sent bytes that are not valid FerroTunnel protocol.
-    #[error("protocol error: {0}")]
+    #[error(transparent)]
     Protocol(#[from] ProtocolError),
 
     /// The multiplexed session failed (the connection broke or the peer sent bad yamux frames).
@@ -46,6 +46,16 @@ pub enum Error {
     /// The server refused the client (bad token, name taken, unsupported version, …).
     #[error("the server refused the client: {0}")]
     Refused(Refusal),
+
+    /// TLS failed: a certificate or key could not be loaded, or a handshake failed. The
+    /// message names the file or peer and says what to do.
+    #[error("{0}")]
+    Tls(String),
+
+    /// The WebSocket handshake with the server failed (for example, an answer other than
+    /// `101 Switching Protocols`); the message names the URL and the answer.
+    #[error("{0}")]
+    WebSocket(String),
 
     /// A setting is invalid; the message names it.
     #[error("invalid configuration: {0}")]
@@ -72,6 +82,10 @@ pub enum Error {
     /// The local service did not send a response head in time.
     #[error("the local service did not answer within {0:?}")]
     ResponseTimeout(Duration),
+
+    /// A request to the client-connect endpoint was not a WebSocket upgrade.
+    #[error("{0}")]
+    BadConnectRequest(String),
 
     /// The local service closed or reset the connection before its response was complete.
     #[error("the local service closed the connection before it finished its response")]

@@ -32,6 +32,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod client;
 mod control;
 mod error;

@@ -1,13 +1,18 @@
 //! One session after another: establish, serve streams, and on loss reconnect with backoff.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::ServiceExt;
 
 use super::{
-    ClientConfig, ClientState, IncomingStream, LocalForward, TunnelStream, backoff::Backoff,
+    ClientConfig, ClientState, ForwardService, IncomingStream, LocalForward, TunnelStream,
+    backoff::Backoff,
 };
 use crate::{
     Error, Result,
@@ -17,6 +22,7 @@ use crate::{
         StreamRefusalCode, StreamReply, TunnelInfo, TunnelProtocol, TunnelRequest, Welcome,
     },
     session::{self, Inbound, Mode, SessionConfig, SessionHandle, SessionStream},
+    transport::ConnectOptions,
 };
 
 /// How long the server has to send a stream's header after opening it.
@@ -47,7 +53,11 @@ impl Established {
 
 /// Connects and registers every tunnel of `config`.
 pub(super) async fn establish(config: &ClientConfig, client_id: ClientId) -> Result<Established> {
-    let io = config.server_url.connect(config.connect_timeout).await?;
+    let options = ConnectOptions {
+        timeout: config.connect_timeout,
+        tls: config.tls.clone(),
+    };
+    let io = config.server_url.connect(&options).await?;
     let session_config = SessionConfig {
         max_streams: config.max_streams,
         accept_backlog: ACCEPT_BACKLOG,
@@ -126,35 +136,82 @@ async fn handshake(
     }
 }
 
-/// Serves `established`, then keeps re-establishing sessions until stopped or refused for good.
+/// Serves `first` (or establishes a first session), then keeps re-establishing sessions until
+/// stopped or refused for good.
 pub(super) async fn run(
     config: Arc<ClientConfig>,
     client_id: ClientId,
-    mut established: Established,
+    first: Option<Established>,
+    known: Arc<Mutex<Vec<TunnelInfo>>>,
     state: watch::Sender<ClientState>,
     stop: CancellationToken,
 ) -> Result<()> {
     let mut config = (*config).clone();
     let mut backoff = Backoff::new(config.reconnect_initial, config.reconnect_max);
+    let mut next = first;
+    let mut lost: Option<Error> = None;
     loop {
+        let established = match next.take() {
+            Some(established) => established,
+            None => match reconnect(&config, client_id, lost.take(), &mut backoff, &state, &stop)
+                .await?
+            {
+                Some(established) => established,
+                None => {
+                    state.send_replace(ClientState::Stopped);
+                    return Ok(());
+                }
+            },
+        };
+        let tunnels = established.tunnels().to_vec();
         // Ask for the same names on the next session, including ones the server picked.
-        for (tunnel, info) in config.tunnels.iter_mut().zip(established.tunnels()) {
+        for (tunnel, info) in config.tunnels.iter_mut().zip(&tunnels) {
             tunnel.name = Some(info.name.clone());
         }
-        for tunnel in established.tunnels() {
+        for tunnel in &tunnels {
             tracing::info!(tunnel = %tunnel.name, url = %tunnel.public_url, "tunnel online");
         }
-        let lost = match serve(established, &config, &stop).await {
+        *known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = tunnels.clone();
+        // `Client::start` already published the first session; watchers hear of each once.
+        let connected = ClientState::Connected {
+            session_id: established.session_id(),
+            tunnels,
+        };
+        state.send_if_modified(|current| {
+            let changed = *current != connected;
+            *current = connected;
+            changed
+        });
+        match serve(established, &config, &stop).await {
             None => {
                 state.send_replace(ClientState::Stopped);
                 return Ok(());
             }
-            Some(err) => err,
-        };
-        tracing::warn!(error = %lost, "session lost; reconnecting");
-        let mut attempt = 0;
-        let mut error = lost.to_string();
-        established = loop {
+            Some(err) => {
+                tracing::warn!(error = %err, "session lost; reconnecting");
+                lost = Some(err);
+            }
+        }
+    }
+}
+
+/// Tries until a session is established (`Some`), the client is stopped (`None`), or the server
+/// refuses it for good (`Err`). Without a `lost` session this is the first connection, which is
+/// tried at once.
+async fn reconnect(
+    config: &ClientConfig,
+    client_id: ClientId,
+    lost: Option<Error>,
+    backoff: &mut Backoff,
+    state: &watch::Sender<ClientState>,
+    stop: &CancellationToken,
+) -> Result<Option<Established>> {
+    let mut attempt = 0;
+    let mut error = lost.as_ref().map(ToString::to_string);
+    loop {
+        if let Some(error) = &error {
             attempt += 1;
             state.send_replace(ClientState::Reconnecting {
                 attempt,
@@ -162,29 +219,28 @@ pub(super) async fn run(
             });
             tokio::select! {
                 () = tokio::time::sleep(backoff.next_delay()) => {}
-                () = stop.cancelled() => {
-                    state.send_replace(ClientState::Stopped);
-                    return Ok(());
-                }
+                () = stop.cancelled() => return Ok(None),
             }
-            match establish(&config, client_id).await {
-                Ok(established) => break established,
-                Err(Error::Refused(refusal)) if refusal.code.is_permanent() => {
-                    tracing::error!(message = %refusal.message, "the server refused this client");
-                    state.send_replace(ClientState::Refused(refusal.clone()));
-                    return Err(Error::Refused(refusal));
-                }
-                Err(err) => {
-                    tracing::info!(attempt, error = %err, "reconnection failed");
-                    error = err.to_string();
-                }
-            }
+        }
+        let established = tokio::select! {
+            established = establish(config, client_id) => established,
+            () = stop.cancelled() => return Ok(None),
         };
-        backoff.reset();
-        state.send_replace(ClientState::Connected {
-            session_id: established.session_id(),
-            tunnels: established.tunnels().to_vec(),
-        });
+        match established {
+            Ok(established) => {
+                backoff.reset();
+                return Ok(Some(established));
+            }
+            Err(Error::Refused(refusal)) if refusal.code.is_permanent() => {
+                tracing::error!(message = %refusal.message, "the server refused this client");
+                state.send_replace(ClientState::Refused(refusal.clone()));
+                return Err(Error::Refused(refusal));
+            }
+            Err(err) => {
+                tracing::info!(attempt, error = %err, "connection attempt failed");
+                error = Some(err.to_string());
+            }
+        }
     }
 }
 
@@ -201,7 +257,10 @@ async fn serve(
         routes,
         ..
     } = established;
-    let forward = LocalForward::new(config.local_connect_timeout, config.max_frame_size);
+    let forward = config.layers.wrap(LocalForward::new(
+        config.local_connect_timeout,
+        config.max_frame_size,
+    ));
     let streams = TaskTracker::new();
     let lost = loop {
         tokio::select! {
@@ -247,7 +306,7 @@ async fn serve(
 async fn serve_stream(
     mut stream: SessionStream,
     routes: Arc<HashMap<String, String>>,
-    forward: LocalForward,
+    forward: ForwardService,
     max_frame_size: usize,
 ) {
     let header = match tokio::time::timeout(

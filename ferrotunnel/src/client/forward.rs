@@ -75,6 +75,48 @@ impl AsyncWrite for TunnelStream {
     }
 }
 
+/// The forwarding service of a client as layers see it: boxed so that any layer fits.
+pub type ForwardService = tower::util::BoxCloneSyncService<IncomingStream, (), Error>;
+
+/// Layers a user put in front of [`LocalForward`], in the order added.
+#[derive(Clone, Default)]
+pub(crate) struct ForwardLayers {
+    layers: Vec<std::sync::Arc<dyn Fn(ForwardService) -> ForwardService + Send + Sync>>,
+}
+
+impl ForwardLayers {
+    pub(crate) fn push<L>(&mut self, layer: L)
+    where
+        L: tower::Layer<ForwardService> + Send + Sync + 'static,
+        L::Service: tower::Service<IncomingStream, Response = (), Error = Error>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<IncomingStream>>::Future: Send + 'static,
+    {
+        self.layers.push(std::sync::Arc::new(move |inner| {
+            ForwardService::new(layer.layer(inner))
+        }));
+    }
+
+    /// Wraps `forward` in every layer, the first added outermost.
+    pub(crate) fn wrap(&self, forward: LocalForward) -> ForwardService {
+        self.layers
+            .iter()
+            .rev()
+            .fold(ForwardService::new(forward), |service, wrap| wrap(service))
+    }
+}
+
+impl std::fmt::Debug for ForwardLayers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardLayers")
+            .field("layers", &self.layers.len())
+            .finish()
+    }
+}
+
 /// Connects each stream to its local service and copies bytes both ways until both sides
 /// are done.
 #[derive(Debug, Clone)]

@@ -15,7 +15,11 @@
 //! # Ok(()) }
 //! ```
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -25,14 +29,16 @@ use crate::{
     protocol::{
         ClientId, DEFAULT_MAX_FRAME_SIZE, Refusal, Secret, TunnelInfo, validate_tunnel_name,
     },
-    transport::ServerUrl,
+    transport::{ClientTls, ServerUrl},
 };
 
 mod backoff;
 mod connection;
 mod forward;
 
-pub use forward::{IncomingStream, LocalForward, TunnelStream};
+pub use forward::{ForwardService, IncomingStream, LocalForward, TunnelStream};
+
+use forward::ForwardLayers;
 
 /// What the client is doing, as seen through [`ClientHandle::state`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +87,8 @@ pub(crate) struct ClientConfig {
     pub(crate) grace_period: Duration,
     pub(crate) max_streams: usize,
     pub(crate) max_frame_size: usize,
+    pub(crate) layers: ForwardLayers,
+    pub(crate) tls: ClientTls,
 }
 
 /// Builds a [`Client`]. [`build`](Self::build) checks every setting and names the wrong one.
@@ -100,6 +108,15 @@ pub struct ClientBuilder {
     grace_period: Duration,
     max_streams: usize,
     max_frame_size: usize,
+    layers: ForwardLayers,
+    ca: Option<CaSource>,
+}
+
+/// Where the CA that verifies the server comes from.
+#[derive(Debug, Clone)]
+enum CaSource {
+    Pem(Vec<u8>),
+    File(PathBuf),
 }
 
 impl Default for ClientBuilder {
@@ -118,12 +135,15 @@ impl Default for ClientBuilder {
             grace_period: Duration::from_secs(10),
             max_streams: 1024,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            layers: ForwardLayers::default(),
+            ca: None,
         }
     }
 }
 
 impl ClientBuilder {
-    /// The server to connect to: `tcp://host:port`.
+    /// The server to connect to: `tcp://host:port`, `tls://host:port` (TLS 1.3),
+    /// `ws://host[:port][/path]` or `wss://…` (a WebSocket, through HTTP proxies and port 443).
     pub fn server_url(mut self, url: impl Into<String>) -> Self {
         self.server_url = Some(url.into());
         self
@@ -153,6 +173,19 @@ impl ClientBuilder {
             name: Some(name.into()),
             local_addr: local_addr.into(),
         });
+        self
+    }
+
+    /// Verifies a `tls://` or `wss://` server against this CA certificate (PEM) only, instead of
+    /// the platform's trust store: for servers with a private or self-signed certificate.
+    pub fn ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca = Some(CaSource::Pem(pem.into()));
+        self
+    }
+
+    /// Like [`ca_pem`](Self::ca_pem), reading the PEM file at `path` when the client is built.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca = Some(CaSource::File(path.into()));
         self
     }
 
@@ -188,9 +221,32 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest control frame, in bytes (default 64 KiB).
+    pub fn max_frame_size(mut self, max: usize) -> Self {
+        self.max_frame_size = max;
+        self
+    }
+
     /// How many streams the session may hold at once (default 1024).
     pub fn max_streams(mut self, max: usize) -> Self {
         self.max_streams = max;
+        self
+    }
+
+    /// Puts a `tower` layer in front of the forwarding of each stream to its local service
+    /// ([`LocalForward`]): a concurrency limit, logging, a replacement forwarder. Layers run in
+    /// the order added, the first outermost.
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<ForwardService> + Send + Sync + 'static,
+        L::Service: tower::Service<IncomingStream, Response = (), Error = Error>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<IncomingStream>>::Future: Send + 'static,
+    {
+        self.layers.push(layer);
         self
     }
 
@@ -240,6 +296,16 @@ impl ClientBuilder {
         if self.max_streams == 0 {
             return Err(Error::Config("max streams must be at least 1".into()));
         }
+        if self.max_frame_size < 1024 {
+            return Err(Error::Config(
+                "the max frame size must be at least 1024 bytes".into(),
+            ));
+        }
+        let tls = match self.ca {
+            None => ClientTls::platform(),
+            Some(CaSource::Pem(pem)) => ClientTls::from_ca_pem(&pem)?,
+            Some(CaSource::File(path)) => ClientTls::from_ca_file(&path)?,
+        };
         Ok(Client {
             config: ClientConfig {
                 server_url,
@@ -253,6 +319,8 @@ impl ClientBuilder {
                 grace_period: self.grace_period,
                 max_streams: self.max_streams,
                 max_frame_size: self.max_frame_size,
+                layers: self.layers,
+                tls,
             },
         })
     }
@@ -289,25 +357,51 @@ impl Client {
     pub async fn start(self) -> Result<ClientHandle> {
         let client_id = ClientId::random();
         let established = connection::establish(&self.config, client_id).await?;
-        let tunnels = established.tunnels().to_vec();
-        let (state_tx, state) = watch::channel(ClientState::Connected {
+        let state = ClientState::Connected {
             session_id: established.session_id(),
-            tunnels: tunnels.clone(),
-        });
+            tunnels: established.tunnels().to_vec(),
+        };
+        let known = established.tunnels().to_vec();
+        Ok(self.run(client_id, Some(established), known, state))
+    }
+
+    /// Starts connecting in the background and returns at once, in state
+    /// [`ClientState::Connecting`]: for a daemon that may start before its server. Failed
+    /// attempts are retried with backoff until the server accepts or refuses the client for
+    /// good; watch [`ClientHandle::state`] to follow.
+    pub fn spawn(self) -> ClientHandle {
+        self.run(
+            ClientId::random(),
+            None,
+            Vec::new(),
+            ClientState::Connecting,
+        )
+    }
+
+    fn run(
+        self,
+        client_id: ClientId,
+        first: Option<connection::Established>,
+        known: Vec<TunnelInfo>,
+        initial: ClientState,
+    ) -> ClientHandle {
+        let (state_tx, state) = watch::channel(initial);
+        let known = Arc::new(Mutex::new(known));
         let stop = CancellationToken::new();
         let task = tokio::spawn(connection::run(
             Arc::new(self.config),
             client_id,
-            established,
+            first,
+            known.clone(),
             state_tx,
             stop.clone(),
         ));
-        Ok(ClientHandle {
-            tunnels,
+        ClientHandle {
+            known,
             state,
             stop,
             task: Some(task),
-        })
+        }
     }
 }
 
@@ -315,26 +409,33 @@ impl Client {
 /// it gracefully.
 #[derive(Debug)]
 pub struct ClientHandle {
-    tunnels: Vec<TunnelInfo>,
+    /// The tunnels as last registered.
+    known: Arc<Mutex<Vec<TunnelInfo>>>,
     state: watch::Receiver<ClientState>,
     stop: CancellationToken,
     task: Option<JoinHandle<Result<()>>>,
 }
 
 impl ClientHandle {
-    /// The public URL of the first tunnel.
-    pub fn public_url(&self) -> &str {
-        self.tunnels.first().map_or("", |t| t.public_url.as_str())
+    /// The public URL of the first tunnel (empty until first registered).
+    pub fn public_url(&self) -> String {
+        self.tunnels()
+            .first()
+            .map(|t| t.public_url.clone())
+            .unwrap_or_default()
     }
 
     /// The public URLs of all tunnels, in the order they were configured.
     pub fn public_urls(&self) -> Vec<String> {
-        self.tunnels.iter().map(|t| t.public_url.clone()).collect()
+        self.tunnels().into_iter().map(|t| t.public_url).collect()
     }
 
-    /// The tunnels as first registered.
-    pub fn tunnels(&self) -> &[TunnelInfo] {
-        &self.tunnels
+    /// The tunnels as last registered (empty until first registered).
+    pub fn tunnels(&self) -> Vec<TunnelInfo> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// A watch of the client's state.

@@ -37,7 +37,7 @@ pub enum ProtocolError {
     #[error("unexpected frame: {0}")]
     Unexpected(String),
     /// Reading or writing the stream failed.
-    #[error("I/O error: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The peer speaks another protocol version.
     #[error("peer speaks protocol version {theirs}, this build speaks {ours}")]

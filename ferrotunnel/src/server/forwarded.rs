@@ -14,6 +14,11 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// The scheme the visitor used (`http` or `https`), put in the request extensions by the
+/// ingress listener. Requests without it (a mounted ingress) count as `http`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IngressScheme(pub(crate) &'static str);
+
 /// Whether the message asks to switch protocols (`Connection: upgrade` with an `Upgrade`).
 pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE)
@@ -22,6 +27,10 @@ pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
 
 /// Rewrites a visitor's request for the local service.
 pub(crate) fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) {
+    let scheme = request
+        .extensions()
+        .get::<IngressScheme>()
+        .map_or("http", |s| s.0);
     let upgrade = is_upgrade(request.headers())
         .then(|| request.headers().get(UPGRADE).cloned())
         .flatten();
@@ -51,7 +60,7 @@ pub(crate) fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAdd
             headers.insert(X_FORWARDED_FOR.clone(), value);
         }
     }
-    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(scheme));
     if let Some(host) = headers.get(HOST).cloned() {
         headers.insert(X_FORWARDED_HOST.clone(), host);
     }

@@ -16,36 +16,51 @@ use tower::{
     util::{BoxCloneSyncService, Oneshot},
 };
 
-use crate::BoxError;
+use crate::{BoxError, transport::Acceptor};
 
 use super::{
     HttpService, IngressService, ServerConfig, TunnelBody, TunnelService,
+    connect::ConnectEndpoint,
+    forwarded::IngressScheme,
     plugins::PluginStack,
     registry::Registry,
     rescue,
     resolve::{ResolveTunnelLayer, VisitorAddr},
+    sessions::Sessions,
 };
 
 /// Builds the ingress stack, outermost first.
 pub(super) fn stack(
     registry: Arc<Registry>,
+    sessions: Arc<Sessions>,
     response_timeout: Duration,
     plugins: &PluginStack,
 ) -> IngressService {
     let tunnel = HttpService::new(TunnelService::new(response_timeout));
+    let connect = HttpService::new(ConnectEndpoint::new(sessions));
     let service = ServiceBuilder::new()
         // Outermost, so that every error below becomes a response here and nowhere else.
         .layer(rescue::RescueLayer)
-        // Host → TunnelContext. Before the plugins: they act per tunnel.
-        .layer(ResolveTunnelLayer::new(registry))
+        // Host or path → TunnelContext, or the client-connect endpoint. Before the plugins:
+        // they act per tunnel, and never see client sessions.
+        .layer(ResolveTunnelLayer::new(registry, connect))
         .service(plugins.wrap(tunnel));
     BoxCloneSyncService::new(service)
+}
+
+/// How visitors reach one listener of the ingress.
+#[derive(Debug)]
+pub(super) struct Listener {
+    pub(super) tcp: TcpListener,
+    /// Plain TCP for `http`, TLS for `https`.
+    pub(super) acceptor: Arc<dyn Acceptor>,
+    pub(super) scheme: &'static str,
 }
 
 /// Serves visitors until `stop` is cancelled, then lets requests in flight finish within the
 /// grace period.
 pub(super) async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     ingress: IngressService,
     config: Arc<ServerConfig>,
     stop: CancellationToken,
@@ -60,6 +75,7 @@ pub(super) async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
 
     let slots = Arc::new(Semaphore::new(config.max_visitor_connections));
@@ -68,7 +84,7 @@ pub(super) async fn serve(
         let accepted = tokio::select! {
             accepted = async {
                 let slot = slots.clone().acquire_owned().await;
-                (listener.accept().await, slot)
+                (listener.tcp.accept().await, slot)
             } => accepted,
             () = stop.cancelled() => break,
         };
@@ -88,14 +104,25 @@ pub(super) async fn serve(
         let service = VisitorConnection {
             ingress: ingress.clone(),
             visitor,
+            scheme: listener.scheme,
         };
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher, acceptor) = (
+            builder.clone(),
+            graceful.watcher(),
+            listener.acceptor.clone(),
+        );
+        let handshake_timeout = config.header_read_timeout;
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(err) = connection.await {
+            let io = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(io)) => io,
+                Ok(Err(err)) => {
+                    return tracing::debug!(%visitor, error = %err, "visitor handshake failed");
+                }
+                Err(_) => return tracing::debug!(%visitor, "visitor handshake timed out"),
+            };
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            if let Err(err) = watcher.watch(connection).await {
                 tracing::debug!(%visitor, error = %err, "visitor connection ended with an error");
             }
         });
@@ -114,6 +141,7 @@ pub(super) async fn serve(
 struct VisitorConnection {
     ingress: IngressService,
     visitor: SocketAddr,
+    scheme: &'static str,
 }
 
 impl hyper::service::Service<Request<Incoming>> for VisitorConnection {
@@ -124,6 +152,7 @@ impl hyper::service::Service<Request<Incoming>> for VisitorConnection {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let mut request = request.map(|body| body.map_err(BoxError::from).boxed_unsync());
         request.extensions_mut().insert(VisitorAddr(self.visitor));
+        request.extensions_mut().insert(IngressScheme(self.scheme));
         self.ingress.clone().oneshot(request)
     }
 }

@@ -27,10 +27,11 @@ use tower::util::BoxCloneSyncService;
 use crate::{
     BoxError, Error, Result,
     protocol::{DEFAULT_MAX_FRAME_SIZE, Secret, TunnelInfo, validate_tunnel_name},
-    transport::{Acceptor, TcpAcceptor},
+    transport::{Acceptor, ServerTls, TcpAcceptor},
 };
 
 mod accept;
+mod connect;
 mod connector;
 mod control;
 mod forwarded;
@@ -39,14 +40,19 @@ mod plugins;
 mod registry;
 mod rescue;
 mod resolve;
+mod routing;
+mod sessions;
 mod tunnel_service;
 
 pub use plugins::HttpService;
 pub use resolve::VisitorAddr;
+pub use routing::CONNECT_PATH;
 pub use tunnel_service::{TunnelContext, TunnelService};
 
 use plugins::PluginStack;
 use registry::Registry;
+use routing::{PublicUrls, Routing};
+use sessions::Sessions;
 
 /// The body type of requests and responses inside the ingress stack: any body, boxed, streaming.
 pub type TunnelBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -65,6 +71,14 @@ pub(crate) struct ServerConfig {
     pub(crate) tokens: Vec<Secret>,
     /// Overrides the port in public URLs (when a proxy in front listens elsewhere).
     pub(crate) public_port: Option<u16>,
+    /// Public URLs are `<base>/<name>/` instead of subdomains.
+    pub(crate) public_base_url: Option<String>,
+    /// Tunnels are also reached at `<prefix>/<name>/` on hosts that are not a tunnel's.
+    pub(crate) path_prefix: Option<String>,
+    /// TLS on the control port.
+    pub(crate) tls: Option<ServerTls>,
+    /// An HTTPS ingress, with its certificate.
+    pub(crate) https: Option<(SocketAddr, ServerTls)>,
     pub(crate) handshake_timeout: Duration,
     pub(crate) heartbeat_interval: Duration,
     pub(crate) response_timeout: Duration,
@@ -86,6 +100,10 @@ impl Default for ServerConfig {
             domain: "localhost".into(),
             tokens: Vec::new(),
             public_port: None,
+            public_base_url: None,
+            path_prefix: Some("/t".into()),
+            tls: None,
+            https: None,
             handshake_timeout: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(30),
             response_timeout: Duration::from_secs(60),
@@ -113,6 +131,20 @@ impl ServerConfig {
                 "domain {:?} is not a valid lowercase DNS name (like tunnel.example.com)",
                 self.domain
             )));
+        }
+        if let Some(prefix) = &self.path_prefix {
+            if !(prefix.is_empty() || prefix.starts_with('/') && !prefix.ends_with('/')) {
+                return Err(Error::Config(format!(
+                    "path prefix {prefix:?} must start with '/' and not end with one (like /t), or be empty"
+                )));
+            }
+        }
+        if let Some(base) = &self.public_base_url {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(Error::Config(format!(
+                    "public base URL {base:?} must start with http:// or https://"
+                )));
+            }
         }
         if let Some(i) = self.tokens.iter().position(|t| t.expose().is_empty()) {
             return Err(Error::Config(format!("token #{} is empty", i + 1)));
@@ -187,6 +219,35 @@ impl ServerBuilder {
     /// port than [`http_addr`](Self::http_addr).
     pub fn public_port(mut self, port: u16) -> Self {
         self.config.public_port = Some(port);
+        self
+    }
+
+    /// Serves tunnels at `<prefix>/<name>/` on hosts that are not a tunnel's own (default `/t`),
+    /// for deployments without wildcard DNS; `None` turns path routing off. The prefix is
+    /// removed before the request is forwarded and sent along as `X-Forwarded-Prefix`.
+    pub fn path_prefix(mut self, prefix: Option<&str>) -> Self {
+        self.config.path_prefix = prefix.map(str::to_owned);
+        self
+    }
+
+    /// Makes public URLs `<base>/<name>/` (path routing) instead of `<name>.<domain>`, for a
+    /// server mounted in an app that has no wildcard DNS, e.g. `https://example.com/t`.
+    pub fn public_base_url(mut self, base: impl Into<String>) -> Self {
+        self.config.public_base_url = Some(base.into());
+        self
+    }
+
+    /// Requires TLS 1.3 on the control port, with this certificate. Clients then connect with
+    /// `tls://`.
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.config.tls = Some(tls);
+        self
+    }
+
+    /// Also serves visitors over HTTPS on `addr`, with this certificate. Public URLs then
+    /// use `https://`.
+    pub fn https(mut self, addr: SocketAddr, tls: ServerTls) -> Self {
+        self.config.https = Some((addr, tls));
         self
     }
 
@@ -283,7 +344,6 @@ impl ServerBuilder {
         Ok(Server {
             config: self.config,
             plugins: self.plugins,
-            acceptor: Arc::new(TcpAcceptor),
         })
     }
 }
@@ -293,7 +353,6 @@ impl ServerBuilder {
 pub struct Server {
     config: ServerConfig,
     plugins: PluginStack,
-    acceptor: Arc<dyn Acceptor>,
 }
 
 impl Server {
@@ -302,52 +361,172 @@ impl Server {
         ServerBuilder::default()
     }
 
-    /// Binds the listeners and starts serving. Returns once both are listening.
+    /// Binds the listeners and starts serving. Returns once all are listening.
     pub async fn start(self) -> Result<ServerHandle> {
-        let control = bind(self.config.control_addr, "control").await?;
-        let http = bind(self.config.http_addr, "HTTP").await?;
+        let control = bind(self.config.control_addr, "clients").await?;
+        let http = bind(self.config.http_addr, "HTTP visitors").await?;
+        let https = match &self.config.https {
+            Some((addr, tls)) => Some((bind(*addr, "HTTPS visitors").await?, tls.clone())),
+            None => None,
+        };
         let control_addr = control.local_addr()?;
         let http_addr = http.local_addr()?;
-        let public_port = self.config.public_port.unwrap_or(http_addr.port());
-        let registry = Arc::new(Registry::new(self.config.domain.clone(), public_port));
-        let config = Arc::new(self.config);
-        let ingress = ingress::stack(registry.clone(), config.response_timeout, &self.plugins);
+        let https_addr = https.as_ref().map(|(l, _)| l.local_addr()).transpose()?;
+        let public = match (&self.config.public_base_url, https_addr) {
+            (Some(base), _) => PublicUrls::Base(base.clone()),
+            (None, Some(addr)) => PublicUrls::Subdomain {
+                scheme: "https",
+                port: self.config.public_port.unwrap_or(addr.port()),
+            },
+            (None, None) => PublicUrls::Subdomain {
+                scheme: "http",
+                port: self.config.public_port.unwrap_or(http_addr.port()),
+            },
+        };
+        let core = Core::new(self.config, public, &self.plugins);
+        let config = core.config.clone();
 
         let stop_accepting = CancellationToken::new();
-        let close_sessions = CancellationToken::new();
-        let sessions = tokio::spawn(accept::serve(
+        let acceptor: Arc<dyn Acceptor> = match &config.tls {
+            Some(tls) => Arc::new(tls.tunnel_acceptor()),
+            None => Arc::new(TcpAcceptor),
+        };
+        let clients = tokio::spawn(accept::serve(
             control,
-            self.acceptor,
-            config.clone(),
-            registry.clone(),
-            stop_accepting.clone(),
-            close_sessions.clone(),
-        ));
-        let visitors = tokio::spawn(ingress::serve(
-            http,
-            ingress.clone(),
-            config.clone(),
+            acceptor,
+            core.sessions.clone(),
             stop_accepting.clone(),
         ));
-        tracing::info!(%control_addr, %http_addr, domain = %config.domain, "server started");
+        let mut listeners = vec![ingress::Listener {
+            tcp: http,
+            acceptor: Arc::new(TcpAcceptor),
+            scheme: "http",
+        }];
+        if let Some((tcp, tls)) = https {
+            listeners.push(ingress::Listener {
+                tcp,
+                acceptor: Arc::new(tls.https_acceptor()),
+                scheme: "https",
+            });
+        }
+        let visitors: Vec<_> = listeners
+            .into_iter()
+            .map(|l| {
+                tokio::spawn(ingress::serve(
+                    l,
+                    core.ingress.clone(),
+                    config.clone(),
+                    stop_accepting.clone(),
+                ))
+            })
+            .collect();
+        tracing::info!(%control_addr, %http_addr, ?https_addr, domain = %config.domain, "server started");
         if config.tokens.is_empty() {
             tracing::warn!("no token configured: any client can register tunnels on this server");
         }
+        let sessions = core.sessions.clone();
         let task = tokio::spawn(async move {
             // Visitors first: let requests in flight finish (within the grace period, which
             // `ingress::serve` enforces), and only then close the sessions that carry them.
-            let _ = visitors.await;
-            close_sessions.cancel();
-            let _ = sessions.await;
+            for visitors in visitors {
+                let _ = visitors.await;
+            }
+            let _ = clients.await;
+            sessions.close_all().await;
         });
         Ok(ServerHandle {
             control_addr,
             http_addr,
-            registry,
-            ingress,
+            https_addr,
+            core,
             stop_accepting,
             task: Some(task),
         })
+    }
+
+    /// The server without listeners of its own, for mounting in another HTTP server (such as
+    /// an axum app): its [`ingress_service`](EmbeddedServer::ingress_service) serves visitors
+    /// and accepts client sessions over WebSocket at [`CONNECT_PATH`].
+    ///
+    /// Public URLs are `<public_base_url>/<name>/` when a base URL is set, else
+    /// `http://<name>.<domain>[:<public_port>]`.
+    pub fn into_embedded(self) -> EmbeddedServer {
+        let public = match &self.config.public_base_url {
+            Some(base) => PublicUrls::Base(base.clone()),
+            None => PublicUrls::Subdomain {
+                scheme: "http",
+                port: self.config.public_port.unwrap_or(80),
+            },
+        };
+        EmbeddedServer {
+            core: Core::new(self.config, public, &self.plugins),
+        }
+    }
+}
+
+/// What every server has, with or without listeners.
+#[derive(Debug)]
+struct Core {
+    config: Arc<ServerConfig>,
+    registry: Arc<Registry>,
+    sessions: Arc<Sessions>,
+    ingress: IngressService,
+}
+
+impl Core {
+    fn new(config: ServerConfig, public: PublicUrls, plugins: &PluginStack) -> Self {
+        let routing = Routing::new(config.domain.clone(), config.path_prefix.clone(), public);
+        let registry = Arc::new(Registry::new(routing));
+        let config = Arc::new(config);
+        let sessions = Arc::new(Sessions::new(config.clone(), registry.clone()));
+        let ingress = ingress::stack(
+            registry.clone(),
+            sessions.clone(),
+            config.response_timeout,
+            plugins,
+        );
+        Self {
+            config,
+            registry,
+            sessions,
+            ingress,
+        }
+    }
+}
+
+/// A server mounted in another HTTP server; see [`Server::into_embedded`].
+#[derive(Debug)]
+pub struct EmbeddedServer {
+    core: Core,
+}
+
+impl EmbeddedServer {
+    /// The ingress stack: serves visitors of every tunnel, by host or by path, and accepts client
+    /// sessions over WebSocket at [`CONNECT_PATH`]. Mount it as a fallback, or on the path
+    /// prefix and the connect path.
+    pub fn ingress_service(&self) -> IngressService {
+        self.core.ingress.clone()
+    }
+
+    /// The tunnels live right now.
+    pub fn tunnels(&self) -> Vec<TunnelInfo> {
+        self.core.registry.live().borrow().clone()
+    }
+
+    /// A watch of the live tunnels, updated on every registration and removal.
+    pub fn watch_tunnels(&self) -> watch::Receiver<Vec<TunnelInfo>> {
+        self.core.registry.live()
+    }
+
+    /// The path prefix under which tunnels are served (`/t` by default), if any.
+    pub fn path_prefix(&self) -> Option<&str> {
+        self.core.config.path_prefix.as_deref()
+    }
+
+    /// Tells every client the server is going away and waits for their sessions to end.
+    /// Stop the HTTP server it is mounted in first, so that requests in flight can finish.
+    pub async fn shutdown(self) {
+        self.core.sessions.close_all().await;
     }
 }
 
@@ -366,8 +545,8 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener> {
 pub struct ServerHandle {
     control_addr: SocketAddr,
     http_addr: SocketAddr,
-    registry: Arc<Registry>,
-    ingress: IngressService,
+    https_addr: Option<SocketAddr>,
+    core: Core,
     stop_accepting: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -383,20 +562,25 @@ impl ServerHandle {
         self.http_addr
     }
 
+    /// The address visitors connect to over HTTPS, if the server has an HTTPS ingress.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
+    }
+
     /// The tunnels live right now.
     pub fn tunnels(&self) -> Vec<TunnelInfo> {
-        self.registry.live().borrow().clone()
+        self.core.registry.live().borrow().clone()
     }
 
     /// A watch of the live tunnels, updated on every registration and removal.
     pub fn watch_tunnels(&self) -> watch::Receiver<Vec<TunnelInfo>> {
-        self.registry.live()
+        self.core.registry.live()
     }
 
     /// The ingress stack (resolve tunnel → plugins → [`TunnelService`]) as a service, for
-    /// mounting in another HTTP server.
+    /// mounting in another HTTP server as well.
     pub fn ingress_service(&self) -> IngressService {
-        self.ingress.clone()
+        self.core.ingress.clone()
     }
 
     /// Stops accepting, lets requests in flight finish within the grace period, tells every

@@ -12,7 +12,10 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::tunnel_service::{SessionLink, TunnelContext};
+use super::{
+    routing::Routing,
+    tunnel_service::{SessionLink, TunnelContext},
+};
 use crate::protocol::{Refusal, RefusalCode, TunnelInfo, TunnelRequest, validate_tunnel_name};
 
 /// How many offline names are remembered; the oldest is forgotten first.
@@ -28,8 +31,7 @@ pub(crate) enum Lookup {
 
 #[derive(Debug)]
 pub(crate) struct Registry {
-    domain: String,
-    public_port: u16,
+    routing: Routing,
     state: Mutex<State>,
     live: watch::Sender<Vec<TunnelInfo>>,
 }
@@ -43,25 +45,16 @@ struct State {
 }
 
 impl Registry {
-    pub(crate) fn new(domain: String, public_port: u16) -> Self {
+    pub(crate) fn new(routing: Routing) -> Self {
         Self {
-            domain,
-            public_port,
+            routing,
             state: Mutex::default(),
             live: watch::Sender::new(Vec::new()),
         }
     }
 
-    pub(crate) fn domain(&self) -> &str {
-        &self.domain
-    }
-
-    /// The public URL of tunnel `name`.
-    pub(crate) fn public_url(&self, name: &str) -> String {
-        match self.public_port {
-            80 => format!("http://{name}.{}", self.domain),
-            port => format!("http://{name}.{}:{port}", self.domain),
-        }
+    pub(crate) fn routing(&self) -> &Routing {
+        &self.routing
     }
 
     pub(crate) fn lookup(&self, name: &str) -> Lookup {
@@ -123,7 +116,7 @@ impl Registry {
         }
         let mut infos = Vec::with_capacity(names.len());
         for name in names {
-            let public_url = self.public_url(&name);
+            let public_url = self.routing.public_url(&name);
             let tunnel = TunnelContext::new(name.clone(), public_url.clone(), session.clone());
             state.offline.remove(&name);
             if let Some(previous) = state.live.insert(name.clone(), tunnel) {
@@ -238,18 +231,6 @@ fn random_free_name(state: &State) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn public_urls_omit_port_80() {
-        assert_eq!(
-            Registry::new("example.com".into(), 80).public_url("app"),
-            "http://app.example.com"
-        );
-        assert_eq!(
-            Registry::new("localhost".into(), 8080).public_url("a"),
-            "http://a.localhost:8080"
-        );
-    }
 
     #[test]
     fn random_names_are_valid_tunnel_names() {

@@ -105,7 +105,9 @@ where
         Poll::Ready(Ok(result.unwrap_or_else(|err| {
             let (status, message) = classify(err.as_ref());
             match status {
-                StatusCode::NOT_FOUND => tracing::debug!(%status, %message, "request refused"),
+                StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST => {
+                    tracing::debug!(%status, %message, "request refused");
+                }
                 StatusCode::INTERNAL_SERVER_ERROR => {
                     tracing::error!(%status, error = %err, "a layer of the ingress stack failed");
                 }
@@ -157,6 +159,7 @@ fn status_of(err: &Error) -> StatusCode {
             _ => StatusCode::BAD_GATEWAY,
         },
         Error::ResponseTimeout(_) | Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        Error::BadConnectRequest(_) => StatusCode::BAD_REQUEST,
         _ => StatusCode::BAD_GATEWAY,
     }
 }

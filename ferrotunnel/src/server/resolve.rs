@@ -1,8 +1,9 @@
-//! The first layer of the ingress stack: find the tunnel a request is for.
+//! The first layer of the ingress stack: find what a request is for (see [`routing`](super::routing)).
 //!
-//! `app.<domain>` (any port, any case) resolves to tunnel `app`; the tunnel's [`TunnelContext`]
-//! goes into the request extensions for the plugins and [`TunnelService`](super::TunnelService)
-//! behind. A host that names no live tunnel is refused here, without calling the inner service.
+//! A tunnel's [`TunnelContext`](super::TunnelContext) goes into the request extensions for the plugins and the
+//! [`TunnelService`](super::TunnelService) behind; a client-connect request goes to the session
+//! endpoint instead; a host that names no live tunnel is refused here, without calling the inner
+//! service.
 
 use std::{
     future::Future,
@@ -12,12 +13,13 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{Request, header::HOST};
+use http::{HeaderValue, Request, Response, Uri, header::HOST, uri::PathAndQuery};
 use pin_project::pin_project;
 
 use super::{
+    HttpService, TunnelBody,
     registry::{Lookup, Registry},
-    tunnel_service::TunnelContext,
+    routing::Route,
 };
 use crate::{BoxError, Error};
 
@@ -29,11 +31,13 @@ pub struct VisitorAddr(pub SocketAddr);
 #[derive(Debug, Clone)]
 pub(crate) struct ResolveTunnelLayer {
     registry: Arc<Registry>,
+    connect: HttpService,
 }
 
 impl ResolveTunnelLayer {
-    pub(crate) fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+    /// Resolves tunnels in `registry`; client-connect requests go to `connect`.
+    pub(crate) fn new(registry: Arc<Registry>, connect: HttpService) -> Self {
+        Self { registry, connect }
     }
 }
 
@@ -44,22 +48,24 @@ impl<S> tower::Layer<S> for ResolveTunnelLayer {
         ResolveTunnel {
             inner,
             registry: self.registry.clone(),
+            connect: self.connect.clone(),
         }
     }
 }
 
-/// Resolves the request's host to a live tunnel.
+/// Resolves the request's host (or path) to a live tunnel.
 #[derive(Debug, Clone)]
 pub(crate) struct ResolveTunnel<S> {
     inner: S,
     registry: Arc<Registry>,
+    connect: HttpService,
 }
 
-impl<S, B> tower::Service<Request<B>> for ResolveTunnel<S>
+impl<S> tower::Service<Request<TunnelBody>> for ResolveTunnel<S>
 where
-    S: tower::Service<Request<B>, Error = BoxError>,
+    S: tower::Service<Request<TunnelBody>, Response = Response<TunnelBody>, Error = BoxError>,
 {
-    type Response = S::Response;
+    type Response = Response<TunnelBody>;
     type Error = BoxError;
     type Future = ResponseFuture<S::Future>;
 
@@ -67,68 +73,81 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        match self.resolve(&request) {
-            Ok(tunnel) => {
-                request.extensions_mut().insert(tunnel);
-                ResponseFuture::Inner(self.inner.call(request))
-            }
-            Err(err) => ResponseFuture::Refused(Some(err)),
-        }
-    }
-}
-
-impl<S> ResolveTunnel<S> {
-    fn resolve<B>(&self, request: &Request<B>) -> Result<TunnelContext, Error> {
+    fn call(&mut self, mut request: Request<TunnelBody>) -> Self::Future {
         let host = request
             .headers()
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| request.uri().host())
-            .unwrap_or_default();
-        let unknown = || Error::UnknownTunnel {
-            host: host.to_owned(),
+            .unwrap_or_default()
+            .to_owned();
+        let (name, prefix_len) = match self.registry.routing().route(&host, request.uri().path()) {
+            Route::Tunnel { name, prefix_len } => (name, prefix_len),
+            Route::Connect => {
+                // The connect endpoint is always ready: it only spawns the session.
+                return ResponseFuture::Connect(Box::pin(tower::ServiceExt::oneshot(
+                    self.connect.clone(),
+                    request,
+                )));
+            }
+            Route::Nowhere => return ResponseFuture::Refused(Some(Error::UnknownTunnel { host })),
         };
-        let name = tunnel_name(host, self.registry.domain()).ok_or_else(unknown)?;
-        match self.registry.lookup(&name) {
-            Lookup::Live(tunnel) => Ok(tunnel),
-            Lookup::Offline => Err(Error::TunnelOffline { name }),
-            Lookup::Unknown => Err(unknown()),
+        let tunnel = match self.registry.lookup(&name) {
+            Lookup::Live(tunnel) => tunnel,
+            Lookup::Offline => return ResponseFuture::Refused(Some(Error::TunnelOffline { name })),
+            Lookup::Unknown => return ResponseFuture::Refused(Some(Error::UnknownTunnel { host })),
+        };
+        if let Some(len) = prefix_len {
+            strip_path_prefix(&mut request, len);
         }
+        request.extensions_mut().insert(tunnel);
+        ResponseFuture::Inner(self.inner.call(request))
     }
 }
 
-/// `app.localhost:8080` on domain `localhost` → `app`.
-fn tunnel_name(host: &str, domain: &str) -> Option<String> {
-    let host = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
-    let name = host.strip_suffix(domain)?.strip_suffix('.')?;
-    (!name.is_empty() && !name.contains('.')).then(|| name.to_owned())
-}
-
-fn strip_port(host: &str) -> &str {
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
+/// Removes the first `len` bytes of the path (`/t/app`), which name the tunnel, and tells the
+/// local service in `X-Forwarded-Prefix`.
+fn strip_path_prefix<B>(request: &mut Request<B>, len: usize) {
+    let uri = request.uri();
+    let prefix = uri.path()[..len].to_owned();
+    let rest = uri
+        .path_and_query()
+        .map_or("", |pq| pq.as_str())
+        .get(len..)
+        .unwrap_or_default();
+    let rest = if rest.starts_with('/') {
+        rest.to_owned()
+    } else {
+        format!("/{rest}")
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = PathAndQuery::try_from(rest).ok();
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *request.uri_mut() = uri;
+    }
+    if let Ok(prefix) = HeaderValue::from_str(&prefix) {
+        request.headers_mut().insert("x-forwarded-prefix", prefix);
     }
 }
 
-/// The future of [`ResolveTunnel`]: the inner call, or the refusal.
+/// The future of [`ResolveTunnel`]: the inner call, the connect endpoint, or the refusal.
 #[pin_project(project = ResponseFutureProj)]
-#[derive(Debug)]
 pub(crate) enum ResponseFuture<F> {
     Inner(#[pin] F),
+    Connect(#[pin] futures::future::BoxFuture<'static, Result<Response<TunnelBody>, BoxError>>),
     Refused(Option<Error>),
 }
 
-impl<F, T> Future for ResponseFuture<F>
+impl<F> Future for ResponseFuture<F>
 where
-    F: Future<Output = Result<T, BoxError>>,
+    F: Future<Output = Result<Response<TunnelBody>, BoxError>>,
 {
-    type Output = Result<T, BoxError>;
+    type Output = Result<Response<TunnelBody>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             ResponseFutureProj::Inner(inner) => inner.poll(cx),
+            ResponseFutureProj::Connect(connect) => connect.poll(cx),
             ResponseFutureProj::Refused(err) => Poll::Ready(Err(err
                 .take()
                 .map_or_else(|| "polled after completion".into(), Into::into))),
@@ -141,27 +160,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hosts_resolve_to_tunnel_names() {
-        let cases = [
-            ("app.localhost:8080", Some("app")),
-            ("App.LocalHost", Some("app")),
-            ("app.localhost.", Some("app")),
-            ("localhost:8080", None),
-            ("a.b.localhost", None),
-            ("app.example.com", None),
-            ("applocalhost", None),
-            ("", None),
-        ];
-        for (host, expected) in cases {
-            assert_eq!(
-                tunnel_name(host, "localhost").as_deref(),
-                expected,
-                "{host}"
-            );
-        }
-        assert_eq!(
-            tunnel_name("x.t.example.com:443", "t.example.com").as_deref(),
-            Some("x")
-        );
+    fn path_prefixes_are_stripped_and_named() {
+        let mut request = Request::builder()
+            .uri("http://localhost/t/app/x/y?q=1")
+            .body(())
+            .unwrap();
+        strip_path_prefix(&mut request, "/t/app".len());
+        assert_eq!(request.uri().path_and_query().unwrap().as_str(), "/x/y?q=1");
+        assert_eq!(request.headers()["x-forwarded-prefix"], "/t/app");
+
+        let mut bare = Request::builder().uri("/t/app?q").body(()).unwrap();
+        strip_path_prefix(&mut bare, "/t/app".len());
+        assert_eq!(bare.uri().path_and_query().unwrap().as_str(), "/?q");
     }
 }

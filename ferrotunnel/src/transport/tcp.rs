@@ -1,7 +1,5 @@
 //! Plain TCP.
 
-use std::time::Duration;
-
 use tokio::net::TcpStream;
 
 use super::{Acceptor, BoxFuture, BoxIo};
@@ -21,19 +19,14 @@ impl Acceptor for TcpAcceptor {
     }
 }
 
-pub(super) async fn connect(host: &str, port: u16, timeout: Duration) -> Result<BoxIo> {
-    let tcp = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| Error::Timeout {
-            what: "the TCP connection to the server",
-            after: timeout,
-        })?
-        .map_err(|err| {
-            Error::Io(std::io::Error::new(
-                err.kind(),
-                format!("could not connect to the server at {host}:{port}: {err}"),
-            ))
-        })?;
+/// Connects to `host:port` with Nagle's algorithm off. The caller bounds the wait.
+pub(super) async fn connect(host: &str, port: u16) -> Result<TcpStream> {
+    let tcp = TcpStream::connect((host, port)).await.map_err(|err| {
+        Error::Io(std::io::Error::new(
+            err.kind(),
+            format!("could not connect to the server at {host}:{port}: {err}"),
+        ))
+    })?;
     tcp.set_nodelay(true)?;
-    Ok(Box::new(tcp))
+    Ok(tcp)
 }

@@ -1,0 +1,147 @@
+//! `ferrotunnel client`: registers tunnels, reports every change of the session on stdout, and
+//! on a stop signal tells the server it is leaving.
+//!
+//! The first connection is not retried: a wrong address or token should fail loudly at once,
+//! not spin in the background. Once online, a lost session is re-established by the library
+//! with backoff; this module only watches [`ClientHandle::state`] and prints what happens.
+
+use anyhow::Context as _;
+use ferrotunnel::{Client, ClientBuilder, ClientHandle, ClientState, protocol::TunnelInfo};
+
+use crate::{LOG_TARGET, banner, cli::ClientArgs, config::ClientConfig, signal::Signals};
+
+/// Connects, prints the banner, and runs until a stop signal or a refusal.
+pub(crate) async fn run(args: ClientArgs, signals: &mut Signals) -> anyhow::Result<()> {
+    let file = args.config.clone();
+    let config = ClientConfig::resolve(file.as_deref(), args.flags())?;
+    let client = builder(&config)
+        .build()
+        .context("invalid client settings")?;
+    let server_url = config.server.clone().unwrap_or_default();
+    tracing::info!(target: LOG_TARGET, server = %server_url, "connecting");
+    let handle = tokio::select! {
+        started = client.start() => started.with_context(|| format!("cannot open a session with {server_url}"))?,
+        signal = signals.recv() => {
+            tracing::info!(target: LOG_TARGET, %signal, "stopped before the session was open");
+            return Ok(());
+        }
+    };
+    let locals = config.local_addresses();
+    announce(&handle, &server_url, &locals);
+    supervise(handle, &locals, signals).await
+}
+
+/// Prints the banner for a client that has just registered its tunnels.
+pub(crate) fn announce(client: &ClientHandle, server_url: &str, locals: &[String]) {
+    banner::print(&banner::client_online(
+        server_url,
+        &client.tunnels(),
+        locals,
+    ));
+}
+
+/// Prints state changes until a stop signal (then shuts the client down gracefully) or until
+/// the client stops by itself, which it only does when refused for good: that is an error.
+pub(crate) async fn supervise(
+    mut client: ClientHandle,
+    locals: &[String],
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
+    let mut state = client.state();
+    let mut shown: Vec<TunnelInfo> = client.tunnels().to_vec();
+    loop {
+        tokio::select! {
+            changed = state.changed() => {
+                if changed.is_err() {
+                    break; // the client's task ended; `wait` says why
+                }
+                let current = state.borrow_and_update().clone();
+                report(&current, &mut shown, locals);
+                if matches!(current, ClientState::Refused(_) | ClientState::Stopped) {
+                    break;
+                }
+            }
+            signal = signals.recv() => {
+                tracing::info!(target: LOG_TARGET, %signal, "shutting down: telling the server, finishing streams in flight");
+                let stopped = signals.graceful(client.shutdown()).await?;
+                banner::print(&[banner::line("Session Status", "stopped")]);
+                return stopped.context("the client did not stop cleanly");
+            }
+        }
+    }
+    client.wait().await.context("the client stopped")
+}
+
+/// Prints one state change; after a reconnection, the forwarding lines too if the URLs moved.
+fn report(state: &ClientState, shown: &mut Vec<TunnelInfo>, locals: &[String]) {
+    let mut lines: Vec<String> = banner::session_status(state).into_iter().collect();
+    if let ClientState::Connected { tunnels, .. } = state {
+        if tunnels != shown {
+            lines.extend(banner::forwarding(tunnels, locals));
+            shown.clone_from(tunnels);
+        }
+    }
+    banner::print(&lines);
+}
+
+/// The library builder with every configured setting applied; unset ones keep its defaults.
+fn builder(config: &ClientConfig) -> ClientBuilder {
+    let mut builder = Client::builder();
+    if let Some(url) = &config.server {
+        builder = builder.server_url(url);
+    }
+    if let Some(token) = &config.token {
+        builder = builder.token(token.expose());
+    }
+    if let Some(local) = &config.local {
+        builder = builder.local_address(local);
+    }
+    if let Some(name) = &config.subdomain {
+        builder = builder.subdomain(name);
+    }
+    for tunnel in &config.tunnels {
+        builder = builder.tunnel(&tunnel.name, &tunnel.local);
+    }
+    if let Some(timeout) = config.connect_timeout {
+        builder = builder.connect_timeout(timeout);
+    }
+    if let Some(timeout) = config.handshake_timeout {
+        builder = builder.handshake_timeout(timeout);
+    }
+    if let Some(timeout) = config.local_connect_timeout {
+        builder = builder.local_connect_timeout(timeout);
+    }
+    if let Some((initial, max)) = config.reconnect_backoff() {
+        builder = builder.reconnect_backoff(initial, max);
+    }
+    if let Some(grace) = config.grace_period {
+        builder = builder.grace_period(grace);
+    }
+    if let Some(max) = config.max_streams {
+        builder = builder.max_streams(max);
+    }
+    builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_checks_reach_the_user() {
+        let config = ClientConfig {
+            server: Some("gopher://x:70".into()),
+            local: Some("127.0.0.1:3000".into()),
+            ..ClientConfig::default()
+        };
+        let err = builder(&config).build().expect_err("scheme").to_string();
+        assert!(err.contains("scheme \"gopher\""), "{err}");
+        let config = ClientConfig {
+            server: Some("tcp://127.0.0.1:7835".into()),
+            local: Some("3000".into()),
+            ..ClientConfig::default()
+        };
+        let err = builder(&config).build().expect_err("local").to_string();
+        assert!(err.contains("local address \"3000\""), "{err}");
+    }
+}

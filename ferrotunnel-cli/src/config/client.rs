@@ -1,0 +1,319 @@
+//! The settings of `ferrotunnel client`.
+
+use std::{collections::HashSet, path::Path, str::FromStr, time::Duration};
+
+use ferrotunnel::protocol::{Secret, validate_tunnel_name};
+use serde::Deserialize;
+
+use super::{ConfigError, load, require_nonzero_durations, require_positive_limits, setting};
+use crate::duration;
+
+/// The library's reconnect backoff defaults. `ClientBuilder::reconnect_backoff` takes both
+/// ends at once, so when only one is configured the other has to be filled in here.
+const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(250);
+const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// One extra tunnel of a client: `--tunnel NAME=HOST:PORT`, or a `[[tunnel]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TunnelEntry {
+    pub(crate) name: String,
+    pub(crate) local: String,
+}
+
+impl FromStr for TunnelEntry {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.split_once('=') {
+            Some((name, local)) if !name.is_empty() && !local.is_empty() => Ok(Self {
+                name: name.to_owned(),
+                local: local.to_owned(),
+            }),
+            _ => Err(format!(
+                "{text:?} is not NAME=HOST:PORT, like api=127.0.0.1:4000"
+            )),
+        }
+    }
+}
+
+/// Settings of `ferrotunnel client`, from a file or from flags.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClientConfig {
+    pub(crate) server: Option<String>,
+    pub(crate) token: Option<Secret>,
+    pub(crate) local: Option<String>,
+    pub(crate) subdomain: Option<String>,
+    #[serde(default, rename = "tunnel")]
+    pub(crate) tunnels: Vec<TunnelEntry>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) connect_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) handshake_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) local_connect_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) reconnect_initial: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) reconnect_max: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) grace_period: Option<Duration>,
+    pub(crate) max_streams: Option<usize>,
+}
+
+impl ClientConfig {
+    /// Reads `file` (if any), lays `flags` over it and checks the result.
+    pub(crate) fn resolve(file: Option<&Path>, flags: Self) -> Result<Self, ConfigError> {
+        let base = match file {
+            Some(path) => load::<Self>(path)?,
+            None => Self::default(),
+        };
+        let config = base.overridden_by(flags);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Every setting present in `over` wins; the tunnel list is replaced as a whole.
+    pub(crate) fn overridden_by(self, over: Self) -> Self {
+        Self {
+            server: over.server.or(self.server),
+            token: over.token.or(self.token),
+            local: over.local.or(self.local),
+            subdomain: over.subdomain.or(self.subdomain),
+            tunnels: if over.tunnels.is_empty() {
+                self.tunnels
+            } else {
+                over.tunnels
+            },
+            connect_timeout: over.connect_timeout.or(self.connect_timeout),
+            handshake_timeout: over.handshake_timeout.or(self.handshake_timeout),
+            local_connect_timeout: over.local_connect_timeout.or(self.local_connect_timeout),
+            reconnect_initial: over.reconnect_initial.or(self.reconnect_initial),
+            reconnect_max: over.reconnect_max.or(self.reconnect_max),
+            grace_period: over.grace_period.or(self.grace_period),
+            max_streams: over.max_streams.or(self.max_streams),
+        }
+    }
+
+    /// The local address of every tunnel, in the order the client registers them (the
+    /// `--local` tunnel first), which is also the order of `ClientHandle::tunnels`.
+    pub(crate) fn local_addresses(&self) -> Vec<String> {
+        self.local
+            .iter()
+            .cloned()
+            .chain(self.tunnels.iter().map(|t| t.local.clone()))
+            .collect()
+    }
+
+    /// The reconnect backoff, if configured. When only one end is set, the other is the
+    /// library's default, moved if needed so that the first wait never exceeds the longest.
+    pub(crate) fn reconnect_backoff(&self) -> Option<(Duration, Duration)> {
+        match (self.reconnect_initial, self.reconnect_max) {
+            (None, None) => None,
+            (Some(initial), Some(max)) => Some((initial, max)),
+            (Some(initial), None) => Some((initial, DEFAULT_RECONNECT_MAX.max(initial))),
+            (None, Some(max)) => Some((DEFAULT_RECONNECT_INITIAL.min(max), max)),
+        }
+    }
+
+    /// Checks what the command line can name better than the library (which checks the rest).
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.is_none() {
+            return Err(ConfigError(
+                "no server to connect to: pass --server tcp://HOST:PORT or set `server` in the config file".into(),
+            ));
+        }
+        if self.local.is_none() && self.tunnels.is_empty() {
+            return Err(ConfigError(
+                "nothing to forward: pass --local HOST:PORT (and --subdomain NAME), or list [[tunnel]] tables in the config file".into(),
+            ));
+        }
+        if let (Some(name), None) = (&self.subdomain, &self.local) {
+            return Err(ConfigError(format!(
+                "subdomain {name:?} has no local service: pass --local HOST:PORT or set `local` in the config file"
+            )));
+        }
+        let mut seen = HashSet::new();
+        let names = self
+            .subdomain
+            .iter()
+            .chain(self.tunnels.iter().map(|t| &t.name));
+        for name in names {
+            validate_tunnel_name(name).map_err(ConfigError)?;
+            if !seen.insert(name) {
+                return Err(ConfigError(format!(
+                    "tunnel {name:?} is configured twice; each tunnel needs its own name"
+                )));
+            }
+        }
+        require_nonzero_durations(&[
+            ("connect_timeout", self.connect_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+            ("local_connect_timeout", self.local_connect_timeout),
+            ("reconnect_initial", self.reconnect_initial),
+            ("reconnect_max", self.reconnect_max),
+        ])?;
+        if let Some((initial, max)) = self.reconnect_backoff() {
+            if initial > max {
+                return Err(ConfigError(format!(
+                    "{} ({initial:?}) must not be longer than {} ({max:?})",
+                    setting("reconnect_initial"),
+                    setting("reconnect_max")
+                )));
+            }
+        }
+        require_positive_limits(&[("max_streams", self.max_streams)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::config_dir;
+
+    fn parse(toml: &str) -> Result<ClientConfig, String> {
+        toml::from_str(toml).map_err(|e| e.to_string())
+    }
+
+    fn minimal_client() -> ClientConfig {
+        ClientConfig {
+            server: Some("tcp://127.0.0.1:7835".into()),
+            local: Some("127.0.0.1:3000".into()),
+            ..ClientConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_client_example_sets_every_key() {
+        let config: ClientConfig = load(&config_dir().join("client.toml")).expect("parses");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("None"), "unset in client.toml: {debug}");
+        assert!(!config.tunnels.is_empty());
+    }
+
+    #[test]
+    fn flags_override_the_file_and_replace_its_tunnel_list() {
+        let file = ClientConfig {
+            tunnels: vec!["a=127.0.0.1:1".parse().expect("entry")],
+            token: Some(Secret::new("file")),
+            ..minimal_client()
+        };
+        let flags = ClientConfig {
+            subdomain: Some("app".into()),
+            ..ClientConfig::default()
+        };
+        let merged = file.overridden_by(flags);
+        assert_eq!(merged.subdomain.as_deref(), Some("app"));
+        assert_eq!(merged.token, Some(Secret::new("file")));
+        assert_eq!(merged.tunnels.len(), 1);
+        assert_eq!(merged.local_addresses(), ["127.0.0.1:3000", "127.0.0.1:1"]);
+
+        let flags = ClientConfig {
+            tunnels: vec!["b=127.0.0.1:2".parse().expect("entry")],
+            ..ClientConfig::default()
+        };
+        let merged = merged.overridden_by(flags);
+        assert_eq!(merged.local_addresses(), ["127.0.0.1:3000", "127.0.0.1:2"]);
+    }
+
+    #[test]
+    fn client_validation_names_the_setting() {
+        let check = |config: ClientConfig| config.validate().expect_err("invalid").to_string();
+        assert!(minimal_client().validate().is_ok());
+        assert!(check(ClientConfig::default()).contains("--server"));
+        assert!(
+            check(ClientConfig {
+                local: None,
+                ..minimal_client()
+            })
+            .starts_with("nothing to forward")
+        );
+        assert!(
+            check(ClientConfig {
+                local: None,
+                subdomain: Some("app".into()),
+                tunnels: vec!["b=127.0.0.1:2".parse().expect("entry")],
+                ..minimal_client()
+            })
+            .contains("subdomain \"app\" has no local service")
+        );
+        assert!(
+            check(ClientConfig {
+                subdomain: Some("App_1".into()),
+                ..minimal_client()
+            })
+            .contains("\"App_1\"")
+        );
+        assert!(
+            check(ClientConfig {
+                subdomain: Some("app".into()),
+                tunnels: vec!["app=127.0.0.1:2".parse().expect("entry")],
+                ..minimal_client()
+            })
+            .contains("tunnel \"app\" is configured twice")
+        );
+        assert!(
+            check(ClientConfig {
+                connect_timeout: Some(Duration::ZERO),
+                ..minimal_client()
+            })
+            .contains("--connect-timeout")
+        );
+        assert!(
+            check(ClientConfig {
+                max_streams: Some(0),
+                ..minimal_client()
+            })
+            .contains("--max-streams")
+        );
+        assert_eq!(
+            check(ClientConfig {
+                reconnect_initial: Some(Duration::from_secs(5)),
+                reconnect_max: Some(Duration::from_secs(1)),
+                ..minimal_client()
+            }),
+            "`reconnect_initial` (--reconnect-initial) (5s) must not be longer than `reconnect_max` (--reconnect-max) (1s)"
+        );
+    }
+
+    #[test]
+    fn one_sided_backoff_keeps_the_other_default_in_order() {
+        let with = |initial: Option<u64>, max: Option<u64>| ClientConfig {
+            reconnect_initial: initial.map(Duration::from_millis),
+            reconnect_max: max.map(Duration::from_millis),
+            ..minimal_client()
+        };
+        let ms = |a, b| Some((Duration::from_millis(a), Duration::from_millis(b)));
+        assert_eq!(with(None, None).reconnect_backoff(), None);
+        assert_eq!(with(Some(20), None).reconnect_backoff(), ms(20, 30_000));
+        assert_eq!(
+            with(Some(60_000), None).reconnect_backoff(),
+            ms(60_000, 60_000)
+        );
+        assert_eq!(with(None, Some(100)).reconnect_backoff(), ms(100, 100));
+        assert_eq!(with(None, Some(5_000)).reconnect_backoff(), ms(250, 5_000));
+        assert!(with(None, Some(100)).validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_keys_in_tunnel_tables_are_errors() {
+        let err = parse("[[tunnel]]\nname = \"a\"\nlocal = \"x:1\"\nport = 3").expect_err("port");
+        assert!(err.contains("unknown field `port`"), "{err}");
+    }
+
+    #[test]
+    fn tunnel_entries_parse_from_flags() {
+        assert_eq!(
+            "api=127.0.0.1:4000".parse::<TunnelEntry>(),
+            Ok(TunnelEntry {
+                name: "api".into(),
+                local: "127.0.0.1:4000".into()
+            })
+        );
+        for bad in ["api", "=127.0.0.1:1", "api="] {
+            let err = bad.parse::<TunnelEntry>().expect_err(bad);
+            assert!(err.contains("NAME=HOST:PORT"), "{err}");
+        }
+    }
+}

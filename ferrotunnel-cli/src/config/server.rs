@@ -1,0 +1,250 @@
+//! The settings of `ferrotunnel server`.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use ferrotunnel::protocol::Secret;
+use serde::Deserialize;
+
+use super::{ConfigError, load, require_nonzero_durations, require_positive_limits, setting};
+use crate::duration;
+
+/// Settings of `ferrotunnel server`, from a file or from flags.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServerConfig {
+    pub(crate) listen: Option<SocketAddr>,
+    pub(crate) http: Option<SocketAddr>,
+    pub(crate) domain: Option<String>,
+    #[serde(default)]
+    pub(crate) tokens: Vec<Secret>,
+    pub(crate) public_port: Option<u16>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) handshake_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) heartbeat_interval: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) response_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) header_read_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration::deserialize")]
+    pub(crate) grace_period: Option<Duration>,
+    pub(crate) max_clients: Option<usize>,
+    pub(crate) max_tunnels_per_client: Option<usize>,
+    pub(crate) max_streams_per_session: Option<usize>,
+    pub(crate) max_header_size: Option<usize>,
+    pub(crate) max_frame_size: Option<usize>,
+}
+
+impl ServerConfig {
+    /// Reads `file` (if any), lays `flags` over it and checks the result.
+    pub(crate) fn resolve(file: Option<&Path>, flags: Self) -> Result<Self, ConfigError> {
+        let base = match file {
+            Some(path) => load::<Self>(path)?,
+            None => Self::default(),
+        };
+        let config = base.overridden_by(flags);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Every setting present in `over` wins; tokens are a list, replaced as a whole.
+    pub(crate) fn overridden_by(self, over: Self) -> Self {
+        Self {
+            listen: over.listen.or(self.listen),
+            http: over.http.or(self.http),
+            domain: over.domain.or(self.domain),
+            tokens: if over.tokens.is_empty() {
+                self.tokens
+            } else {
+                over.tokens
+            },
+            public_port: over.public_port.or(self.public_port),
+            handshake_timeout: over.handshake_timeout.or(self.handshake_timeout),
+            heartbeat_interval: over.heartbeat_interval.or(self.heartbeat_interval),
+            response_timeout: over.response_timeout.or(self.response_timeout),
+            header_read_timeout: over.header_read_timeout.or(self.header_read_timeout),
+            grace_period: over.grace_period.or(self.grace_period),
+            max_clients: over.max_clients.or(self.max_clients),
+            max_tunnels_per_client: over.max_tunnels_per_client.or(self.max_tunnels_per_client),
+            max_streams_per_session: over
+                .max_streams_per_session
+                .or(self.max_streams_per_session),
+            max_header_size: over.max_header_size.or(self.max_header_size),
+            max_frame_size: over.max_frame_size.or(self.max_frame_size),
+        }
+    }
+
+    /// Checks what the command line can name better than the library (which checks the rest).
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(i) = self.tokens.iter().position(|t| t.expose().is_empty()) {
+            return Err(ConfigError(format!(
+                "token #{} is empty: give --token (or FERROTUNNEL_TOKEN, or `tokens` in the config file) a non-empty secret",
+                i + 1
+            )));
+        }
+        if self.public_port == Some(0) {
+            return Err(ConfigError(format!(
+                "{} must be a port between 1 and 65535",
+                setting("public_port")
+            )));
+        }
+        // The grace period may be zero: that means "stop at once".
+        require_nonzero_durations(&[
+            ("handshake_timeout", self.handshake_timeout),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("response_timeout", self.response_timeout),
+            ("header_read_timeout", self.header_read_timeout),
+        ])?;
+        require_positive_limits(&[
+            ("max_clients", self.max_clients),
+            ("max_tunnels_per_client", self.max_tunnels_per_client),
+            ("max_streams_per_session", self.max_streams_per_session),
+            ("max_header_size", self.max_header_size),
+            ("max_frame_size", self.max_frame_size),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::config_dir;
+
+    fn parse(toml: &str) -> Result<ServerConfig, String> {
+        toml::from_str(toml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_server_example_sets_every_key() {
+        // A key added to ServerConfig must also be documented in the example.
+        let config: ServerConfig = load(&config_dir().join("server.toml")).expect("parses");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("None"), "unset in server.toml: {debug}");
+        assert!(!config.tokens.is_empty());
+        assert!(
+            !debug.contains("change-me"),
+            "tokens leak through Debug: {debug}"
+        );
+    }
+
+    #[test]
+    fn server_files_parse_durations_tokens_and_limits() {
+        let config = parse(
+            r#"
+            listen = "127.0.0.1:7000"
+            tokens = ["a", "b"]
+            heartbeat_interval = "1m30s"
+            max_clients = 5
+            "#,
+        )
+        .expect("parses");
+        assert_eq!(config.listen, Some("127.0.0.1:7000".parse().expect("addr")));
+        assert_eq!(config.tokens, vec![Secret::new("a"), Secret::new("b")]);
+        assert_eq!(config.heartbeat_interval, Some(Duration::from_secs(90)));
+        assert_eq!(config.max_clients, Some(5));
+        assert_eq!(config.http, None);
+    }
+
+    #[test]
+    fn file_errors_name_the_problem() {
+        for (toml, needle) in [
+            (
+                "heartbeat_intervall = \"1s\"",
+                "unknown field `heartbeat_intervall`",
+            ),
+            ("grace_period = 5", "a duration string like \"30s\""),
+            ("grace_period = \"5\"", "5 has no unit"),
+            ("listen = \"localhost\"", "invalid socket address"),
+            ("tokens = \"one\"", "invalid type"),
+        ] {
+            let err = parse(toml).expect_err(toml);
+            assert!(err.contains(needle), "{toml}: {err}");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = ServerConfig {
+            listen: Some("127.0.0.1:1".parse().expect("addr")),
+            domain: Some("file.example".into()),
+            tokens: vec![Secret::new("from-file")],
+            max_clients: Some(7),
+            ..ServerConfig::default()
+        };
+        let flags = ServerConfig {
+            listen: Some("127.0.0.1:2".parse().expect("addr")),
+            tokens: vec![Secret::new("from-flag")],
+            ..ServerConfig::default()
+        };
+        let merged = file.clone().overridden_by(flags);
+        assert_eq!(merged.listen, Some("127.0.0.1:2".parse().expect("addr")));
+        assert_eq!(merged.domain.as_deref(), Some("file.example"));
+        assert_eq!(merged.tokens, vec![Secret::new("from-flag")]);
+        assert_eq!(merged.max_clients, Some(7));
+        // No flags: the file stands.
+        assert_eq!(file.clone().overridden_by(ServerConfig::default()), file);
+    }
+
+    #[test]
+    fn resolve_reads_the_file_then_applies_flags() {
+        let path = config_dir().join("server.toml");
+        let flags = ServerConfig {
+            max_clients: Some(3),
+            ..ServerConfig::default()
+        };
+        let config = ServerConfig::resolve(Some(&path), flags).expect("valid");
+        assert_eq!(config.max_clients, Some(3));
+        let err = ServerConfig::resolve(
+            Some(&path),
+            ServerConfig {
+                max_clients: Some(0),
+                ..ServerConfig::default()
+            },
+        )
+        .expect_err("zero");
+        assert!(err.to_string().contains("--max-clients"), "{err}");
+    }
+
+    #[test]
+    fn server_validation_names_the_setting() {
+        let check = |config: ServerConfig| config.validate().expect_err("invalid").to_string();
+        assert!(ServerConfig::default().validate().is_ok());
+        assert_eq!(
+            check(ServerConfig {
+                heartbeat_interval: Some(Duration::ZERO),
+                ..ServerConfig::default()
+            }),
+            "`heartbeat_interval` (--heartbeat-interval) must be longer than zero"
+        );
+        assert_eq!(
+            check(ServerConfig {
+                max_streams_per_session: Some(0),
+                ..ServerConfig::default()
+            }),
+            "`max_streams_per_session` (--max-streams-per-session) must be at least 1"
+        );
+        assert!(
+            check(ServerConfig {
+                tokens: vec![Secret::new("ok"), Secret::new("")],
+                ..ServerConfig::default()
+            })
+            .starts_with("token #2 is empty")
+        );
+        assert!(
+            check(ServerConfig {
+                public_port: Some(0),
+                ..ServerConfig::default()
+            })
+            .contains("--public-port")
+        );
+        // Zero grace means "stop at once" and is allowed.
+        assert!(
+            ServerConfig {
+                grace_period: Some(Duration::ZERO),
+                ..ServerConfig::default()
+            }
+            .validate()
+            .is_ok()
+        );
+    }
+}

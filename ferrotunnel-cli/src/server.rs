@@ -1,0 +1,102 @@
+//! `ferrotunnel server`: runs a [`Server`] until a stop signal, then shuts it down gracefully.
+
+use anyhow::Context as _;
+use ferrotunnel::{Server, ServerBuilder};
+
+use crate::{LOG_TARGET, banner, cli::ServerArgs, config::ServerConfig, signal::Signals};
+
+/// Starts the server, prints where it listens, and serves until Ctrl+C or SIGTERM.
+pub(crate) async fn run(args: ServerArgs, signals: &mut Signals) -> anyhow::Result<()> {
+    let file = args.config.clone();
+    let config = ServerConfig::resolve(file.as_deref(), args.flags())?;
+    let server = builder(&config)
+        .build()
+        .context("invalid server settings")?;
+    let handle = server.start().await.context("cannot start the server")?;
+    banner::print(&banner::server_online(
+        handle.control_addr(),
+        handle.http_addr(),
+    ));
+
+    let signal = signals.recv().await;
+    tracing::info!(target: LOG_TARGET, %signal, "shutting down: finishing requests in flight, then closing client sessions");
+    signals.graceful(handle.shutdown()).await?;
+    banner::print(&banner::server_stopped());
+    Ok(())
+}
+
+/// The library builder with every configured setting applied; unset ones keep its defaults.
+fn builder(config: &ServerConfig) -> ServerBuilder {
+    let mut builder = Server::builder();
+    if let Some(addr) = config.listen {
+        builder = builder.control_addr(addr);
+    }
+    if let Some(addr) = config.http {
+        builder = builder.http_addr(addr);
+    }
+    if let Some(domain) = &config.domain {
+        builder = builder.domain(domain);
+    }
+    for token in &config.tokens {
+        builder = builder.token(token.expose());
+    }
+    if let Some(port) = config.public_port {
+        builder = builder.public_port(port);
+    }
+    if let Some(timeout) = config.handshake_timeout {
+        builder = builder.handshake_timeout(timeout);
+    }
+    if let Some(interval) = config.heartbeat_interval {
+        builder = builder.heartbeat_interval(interval);
+    }
+    if let Some(timeout) = config.response_timeout {
+        builder = builder.response_timeout(timeout);
+    }
+    if let Some(timeout) = config.header_read_timeout {
+        builder = builder.header_read_timeout(timeout);
+    }
+    if let Some(grace) = config.grace_period {
+        builder = builder.grace_period(grace);
+    }
+    if let Some(max) = config.max_clients {
+        builder = builder.max_clients(max);
+    }
+    if let Some(max) = config.max_tunnels_per_client {
+        builder = builder.max_tunnels_per_client(max);
+    }
+    if let Some(max) = config.max_streams_per_session {
+        builder = builder.max_streams_per_session(max);
+    }
+    if let Some(max) = config.max_header_size {
+        builder = builder.max_header_size(max);
+    }
+    if let Some(max) = config.max_frame_size {
+        builder = builder.max_frame_size(max);
+    }
+    builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_checks_reach_the_user() {
+        // The CLI does not repeat the library's rules; their messages must still get through.
+        let config = ServerConfig {
+            domain: Some("not a domain".into()),
+            ..ServerConfig::default()
+        };
+        let err = builder(&config)
+            .build()
+            .expect_err("bad domain")
+            .to_string();
+        assert!(err.contains("\"not a domain\""), "{err}");
+        let config = ServerConfig {
+            max_header_size: Some(10),
+            ..ServerConfig::default()
+        };
+        let err = builder(&config).build().expect_err("small").to_string();
+        assert!(err.contains("max header size"), "{err}");
+    }
+}

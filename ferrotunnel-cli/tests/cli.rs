@@ -1,0 +1,546 @@
+//! The `ferrotunnel` binary as people run it: real processes, real sockets on 127.0.0.1:0, and
+//! a real HTTP request through the tunnel.
+//!
+//! Ports are always 0; the real ones are read back from the status lines on stdout (their
+//! format is documented in `src/banner.rs`). Nothing sleeps: every wait reads a child's stdout
+//! with a deadline, and a child that has exited is detected by its stdout closing. A child still
+//! running when a test fails is killed by its guard, which also prints what it wrote.
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::{SocketAddr, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex, mpsc},
+    thread,
+    time::{Duration, Instant},
+};
+
+use axum::{Router, http::HeaderMap, routing::get};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferrotunnel");
+const TOKEN: &str = "cli-test-token";
+/// How long a child may take to print a line or to exit: generous, for debug builds on a busy
+/// two-core machine; a passing run takes well under a second.
+const WAIT: Duration = Duration::from_secs(20);
+
+// === a child process ===
+
+/// A running `ferrotunnel` process whose stdout is read line by line and whose stderr is kept.
+struct Running {
+    name: &'static str,
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+    /// Ends when the child's stderr closes, so joining it means `stderr` is complete.
+    stderr_reader: Option<thread::JoinHandle<()>>,
+    exited: Option<ExitStatus>,
+}
+
+impl Running {
+    fn spawn(name: &'static str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env_remove("FERROTUNNEL_TOKEN")
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn ferrotunnel");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+
+        let (lines, receiver) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Drained continuously, or a chatty child would block on a full pipe.
+        let kept = Arc::new(Mutex::new(String::new()));
+        let sink = kept.clone();
+        let stderr_reader = thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut kept = sink.lock().expect("stderr buffer");
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
+        Self {
+            name,
+            child,
+            stdout: receiver,
+            seen: Vec::new(),
+            stderr: kept,
+            stderr_reader: Some(stderr_reader),
+            exited: None,
+        }
+    }
+
+    /// Reads stdout until a line with this label, and returns its value.
+    fn value_of(&mut self, label: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    let value = line
+                        .strip_prefix(label)
+                        .filter(|rest| rest.starts_with("  "))
+                        .map(|rest| rest.trim().to_owned());
+                    self.seen.push(line);
+                    if let Some(value) = value {
+                        return value;
+                    }
+                }
+                Err(err) => panic!(
+                    "{}: no {label:?} line ({err:?}); stdout so far: {:#?}",
+                    self.name, self.seen
+                ),
+            }
+        }
+    }
+
+    fn send_sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "{}: kill -TERM failed", self.name);
+    }
+
+    /// Waits for the child to exit: its stdout closes when it does. Returns its exit status,
+    /// once all it wrote to stderr has been read.
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("{}: still running after {WAIT:?}", self.name)
+                }
+            }
+        }
+        let status = self.child.wait().expect("wait for the child");
+        self.exited = Some(status);
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().expect("stderr reader");
+        }
+        status
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr buffer").clone()
+    }
+
+    fn printed(&self, line: &str) -> bool {
+        self.seen.iter().any(|seen| seen == line)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.exited.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if thread::panicking() {
+            eprintln!(
+                "--- {} stdout ---\n{}\n--- {} stderr ---\n{}",
+                self.name,
+                self.seen.join("\n"),
+                self.name,
+                self.stderr()
+            );
+        }
+    }
+}
+
+// === helpers ===
+
+/// A local service on a fresh loopback port that says hello and what `X-Forwarded-Host` it saw.
+fn local_service() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind local service");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("local addr");
+    thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let app = Router::new().route(
+                "/hello",
+                get(|headers: HeaderMap| async move {
+                    let host = headers
+                        .get("x-forwarded-host")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("none")
+                        .to_owned();
+                    format!("hello from the local service; x-forwarded-host: {host}")
+                }),
+            );
+            axum::serve(listener, app).await.expect("local service");
+        });
+    });
+    addr
+}
+
+/// A hand-written HTTP/1.1 GET to `ingress` with this `Host`; returns the status and body.
+fn http_get(ingress: SocketAddr, host: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&ingress, WAIT).expect("connect to the ingress");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    stream.set_write_timeout(Some(WAIT)).expect("write timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .expect("read the response");
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    (status, body.to_owned())
+}
+
+fn start_server() -> (Running, String, SocketAddr) {
+    let mut server = Running::spawn(
+        "server",
+        &[
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--token",
+            TOKEN,
+            "--grace-period",
+            "5s",
+        ],
+        &[],
+    );
+    let control = server.value_of("Control address");
+    let http = server
+        .value_of("HTTP address")
+        .parse()
+        .expect("HTTP address");
+    assert_eq!(server.value_of("Server Status"), "online");
+    (server, format!("tcp://{control}"), http)
+}
+
+/// A file in a fresh directory of its own, removed with the directory when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(name: &str, contents: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "ferrotunnel-cli-test-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(name);
+        std::fs::write(&path, contents).expect("write temp file");
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+// === tests ===
+
+#[test]
+fn server_and_client_tunnel_http_and_stop_cleanly_on_sigterm() {
+    let local = local_service();
+    let (mut server, server_url, http) = start_server();
+    // The client takes its token from the environment, as the docs recommend.
+    let mut client = Running::spawn(
+        "client",
+        &[
+            "client",
+            "--server",
+            &server_url,
+            "--local",
+            &local.to_string(),
+            "--subdomain",
+            "app",
+        ],
+        &[("FERROTUNNEL_TOKEN", TOKEN)],
+    );
+    assert_eq!(client.value_of("Session Status"), "online");
+    assert_eq!(client.value_of("Server"), server_url);
+    let public = format!("http://app.localhost:{}", http.port());
+    assert_eq!(
+        client.value_of("Forwarding"),
+        format!("{public} -> http://{local}")
+    );
+
+    let host = format!("app.localhost:{}", http.port());
+    let (status, body) = http_get(http, &host, "/hello");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        format!("hello from the local service; x-forwarded-host: {host}")
+    );
+
+    client.send_sigterm();
+    assert!(client.wait_exit().success(), "client: {}", client.stderr());
+    assert!(
+        client.printed("Session Status    stopped"),
+        "{:?}",
+        client.seen
+    );
+
+    server.send_sigterm();
+    assert!(server.wait_exit().success(), "server: {}", server.stderr());
+    assert!(
+        server.printed("Server Status     stopped"),
+        "{:?}",
+        server.seen
+    );
+}
+
+#[test]
+fn a_client_reports_a_lost_session_and_still_stops_cleanly() {
+    let local = local_service();
+    let (mut server, server_url, _) = start_server();
+    let mut client = Running::spawn(
+        "client",
+        &[
+            "client",
+            "--server",
+            &server_url,
+            "--token",
+            TOKEN,
+            "--local",
+            &local.to_string(),
+            "--reconnect-initial",
+            "50ms",
+            "--reconnect-max",
+            "200ms",
+        ],
+        &[],
+    );
+    assert_eq!(client.value_of("Session Status"), "online");
+
+    // The server leaves; the client keeps trying and says so as it happens.
+    server.send_sigterm();
+    assert!(server.wait_exit().success(), "server: {}", server.stderr());
+    // A watch keeps only the latest state, so under load attempt 1 may already be attempt 2.
+    let status = client.value_of("Session Status");
+    assert!(status.starts_with("reconnecting (attempt "), "{status}");
+
+    client.send_sigterm();
+    assert!(client.wait_exit().success(), "client: {}", client.stderr());
+    assert!(
+        client.printed("Session Status    stopped"),
+        "{:?}",
+        client.seen
+    );
+}
+
+#[test]
+fn a_client_with_a_wrong_token_exits_with_2_and_the_servers_message() {
+    let (mut server, server_url, _) = start_server();
+    let mut client = Running::spawn(
+        "client",
+        &[
+            "client",
+            "--server",
+            &server_url,
+            "--token",
+            "wrong-token",
+            "--local",
+            "127.0.0.1:9",
+        ],
+        &[],
+    );
+    let status = client.wait_exit();
+    let stderr = client.stderr();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the token was not accepted; check --token or FERROTUNNEL_TOKEN"),
+        "{stderr}"
+    );
+    assert!(
+        client.seen.is_empty(),
+        "no banner when refused: {:?}",
+        client.seen
+    );
+
+    // The refusal ended that client's session only.
+    server.send_sigterm();
+    assert!(server.wait_exit().success(), "server: {}", server.stderr());
+}
+
+#[test]
+fn a_client_that_cannot_reach_the_server_fails_at_once() {
+    // Bound but not listening: connecting is refused, and unlike a listener bound and dropped,
+    // the port cannot be handed to another test's server in the meantime.
+    let reserved = tokio::net::TcpSocket::new_v4().expect("socket");
+    reserved
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let closed = reserved.local_addr().expect("addr");
+    let mut client = Running::spawn(
+        "client",
+        &[
+            "client",
+            "--server",
+            &format!("tcp://{closed}"),
+            "--local",
+            "127.0.0.1:9",
+        ],
+        &[],
+    );
+    let status = client.wait_exit();
+    let stderr = client.stderr();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("could not connect to the server at {closed}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_files_configure_server_and_client_and_flags_win() {
+    let server_toml = TempFile::new(
+        "server.toml",
+        &format!(
+            "listen = \"127.0.0.1:1\"\nhttp = \"127.0.0.1:0\"\ndomain = \"tunnel.test\"\ntokens = [\"{TOKEN}\"]\ngrace_period = \"5s\"\n"
+        ),
+    );
+    // `--listen` overrides the file's unusable port 1.
+    let mut server = Running::spawn(
+        "server",
+        &[
+            "server",
+            "--config",
+            server_toml.path(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let control = server.value_of("Control address");
+    assert_ne!(
+        control, "127.0.0.1:1",
+        "the --listen flag must win over the file"
+    );
+    let http: SocketAddr = server.value_of("HTTP address").parse().expect("addr");
+
+    let local = local_service();
+    let client_toml = TempFile::new(
+        "client.toml",
+        &format!(
+            "server = \"tcp://{control}\"\ntoken = \"{TOKEN}\"\n\n[[tunnel]]\nname = \"one\"\nlocal = \"{local}\"\n\n[[tunnel]]\nname = \"two\"\nlocal = \"{local}\"\n"
+        ),
+    );
+    let mut client = Running::spawn("client", &["client", "--config", client_toml.path()], &[]);
+    let port = http.port();
+    assert_eq!(
+        client.value_of("Forwarding"),
+        format!("http://one.tunnel.test:{port} -> http://{local}")
+    );
+    assert_eq!(
+        client.value_of("Forwarding"),
+        format!("http://two.tunnel.test:{port} -> http://{local}")
+    );
+    let (status, body) = http_get(http, &format!("two.tunnel.test:{port}"), "/hello");
+    assert_eq!(status, 200, "{body}");
+
+    client.send_sigterm();
+    assert!(client.wait_exit().success(), "client: {}", client.stderr());
+    server.send_sigterm();
+    assert!(server.wait_exit().success(), "server: {}", server.stderr());
+}
+
+#[test]
+fn an_invalid_config_file_exits_with_2_naming_the_key() {
+    let toml = TempFile::new("bad.toml", "heartbeat_intervall = \"1s\"\n");
+    let mut server = Running::spawn("server", &["server", "--config", toml.path()], &[]);
+    let status = server.wait_exit();
+    let stderr = server.stderr();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unknown field `heartbeat_intervall`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(toml.path()), "{stderr}");
+}
+
+#[test]
+fn quickstart_serves_the_demo_page_through_the_tunnel() {
+    let mut quickstart = Running::spawn(
+        "quickstart",
+        &[
+            "quickstart",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let http: SocketAddr = quickstart
+        .value_of("HTTP address")
+        .parse()
+        .expect("HTTP address");
+    let forwarding = quickstart.value_of("Forwarding");
+    let host = format!("demo.localhost:{}", http.port());
+    assert!(
+        forwarding.starts_with(&format!("http://{host} -> http://127.0.0.1:")),
+        "{forwarding}"
+    );
+
+    let (status, page) = http_get(http, &host, "/");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Your tunnel works!"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "<tr><th>X-Forwarded-Host</th><td>{host}</td></tr>"
+        )),
+        "{page}"
+    );
+    let (status, json) = http_get(http, &host, "/api/echo?from=test");
+    assert_eq!(status, 200, "{json}");
+    assert!(json.contains(r#""path":"/api/echo?from=test""#), "{json}");
+
+    quickstart.send_sigterm();
+    assert!(
+        quickstart.wait_exit().success(),
+        "quickstart: {}",
+        quickstart.stderr()
+    );
+    assert!(
+        quickstart.printed("Server Status     stopped"),
+        "{:?}",
+        quickstart.seen
+    );
+}

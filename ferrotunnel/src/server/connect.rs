@@ -1,0 +1,122 @@
+//! The client-connect endpoint on the HTTP ingress: a client whose server URL is `ws://` or
+//! `wss://` opens its session as a WebSocket at [`CONNECT_PATH`](super::CONNECT_PATH), so one
+//! port (443, say) serves visitors and clients alike, through any HTTP proxy.
+
+use std::{
+    future::{Ready, ready},
+    net::SocketAddr,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+
+use super::{TunnelBody, resolve::VisitorAddr, sessions::Sessions};
+use crate::{
+    BoxError, Error,
+    transport::{accept_websocket, websocket_accept_key},
+};
+
+/// Accepts client sessions over WebSocket.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectEndpoint {
+    sessions: Arc<Sessions>,
+}
+
+impl ConnectEndpoint {
+    pub(crate) fn new(sessions: Arc<Sessions>) -> Self {
+        Self { sessions }
+    }
+}
+
+impl tower::Service<Request<TunnelBody>> for ConnectEndpoint {
+    type Response = Response<TunnelBody>;
+    type Error = BoxError;
+    type Future = Ready<Result<Response<TunnelBody>, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request<TunnelBody>) -> Self::Future {
+        let key = match websocket_key(request.method(), request.headers()) {
+            Ok(key) => key,
+            Err(err) => return ready(Err(err.into())),
+        };
+        let peer = request
+            .extensions()
+            .get::<VisitorAddr>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |v| v.0);
+        let upgrade = hyper::upgrade::on(&mut request);
+        self.sessions.admit(peer, async move {
+            let upgraded = upgrade
+                .await
+                .map_err(|err| Error::Session(format!("the WebSocket upgrade failed: {err}")))?;
+            Ok(accept_websocket(TokioIo::new(upgraded)).await)
+        });
+        let mut response =
+            Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        if let Ok(accept) = HeaderValue::from_str(&websocket_accept_key(key.as_bytes())) {
+            headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        ready(Ok(response))
+    }
+}
+
+/// The `Sec-WebSocket-Key` of a valid WebSocket upgrade request (RFC 6455 §4.2.1).
+fn websocket_key(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, Error> {
+    let has_token = |name, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    let is_upgrade = method == Method::GET
+        && has_token(header::UPGRADE, "websocket")
+        && has_token(header::CONNECTION, "upgrade")
+        && headers
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v == "13");
+    match headers.get(header::SEC_WEBSOCKET_KEY) {
+        Some(key) if is_upgrade => Ok(key.clone()),
+        _ => Err(Error::BadConnectRequest(
+            "this is the FerroTunnel client endpoint: it accepts WebSocket upgrades from `ferrotunnel client --server ws://…`".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_websocket_upgrades_are_accepted() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        headers.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        headers.insert(
+            header::SEC_WEBSOCKET_KEY,
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
+        assert!(websocket_key(&Method::GET, &headers).is_ok());
+        assert!(websocket_key(&Method::POST, &headers).is_err());
+        headers.remove(header::SEC_WEBSOCKET_KEY);
+        assert!(websocket_key(&Method::GET, &headers).is_err());
+        assert!(websocket_key(&Method::GET, &HeaderMap::new()).is_err());
+    }
+}
