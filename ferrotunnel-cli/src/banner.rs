@@ -10,8 +10,11 @@
 //! ```text
 //! Control address   127.0.0.1:7835
 //! HTTP address      127.0.0.1:8080
+//! HTTPS address     127.0.0.1:8443
 //! Server Status     online
 //! ```
+//!
+//! (the `HTTPS address` line only with `--https`),
 //!
 //! and `Server Status     stopped` after a graceful shutdown.
 //!
@@ -64,13 +67,16 @@ pub(crate) fn print(lines: &[String]) {
     let _ = out.flush();
 }
 
-/// The server's lines once it listens.
-pub(crate) fn server_online(control: SocketAddr, http: SocketAddr) -> Vec<String> {
-    vec![
-        line("Control address", control),
-        line("HTTP address", http),
-        line("Server Status", "online"),
-    ]
+/// The server's lines once it listens; the HTTPS line only when it has an HTTPS ingress.
+pub(crate) fn server_online(
+    control: SocketAddr,
+    http: SocketAddr,
+    https: Option<SocketAddr>,
+) -> Vec<String> {
+    let mut lines = vec![line("Control address", control), line("HTTP address", http)];
+    lines.extend(https.map(|https| line("HTTPS address", https)));
+    lines.push(line("Server Status", "online"));
+    lines
 }
 
 /// The server's line after a graceful shutdown.
@@ -134,12 +140,16 @@ mod tests {
         assert_eq!(line("HTTP address", "x"), "HTTP address      x");
         let addr: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
         assert_eq!(
-            server_online(addr, addr),
+            server_online(addr, addr, None),
             [
                 "Control address   127.0.0.1:8080",
                 "HTTP address      127.0.0.1:8080",
                 "Server Status     online",
             ]
+        );
+        assert_eq!(
+            server_online(addr, addr, Some(addr))[2],
+            "HTTPS address     127.0.0.1:8080"
         );
     }
 

@@ -72,6 +72,27 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "PORT")]
     public_port: Option<u16>,
 
+    /// Serve the control port over TLS 1.3 with this PEM certificate chain (clients then
+    /// connect with tls://). Needs --tls-key.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    tls_key: Option<PathBuf>,
+
+    /// Also serve visitors, and wss:// clients, over HTTPS here. Public URLs then use https://.
+    #[arg(long, value_name = "ADDR")]
+    https: Option<SocketAddr>,
+
+    /// The PEM certificate chain of the HTTPS ingress [default: --tls-cert].
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    https_cert: Option<PathBuf>,
+
+    /// The PEM private key of --https-cert [default: --tls-key].
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    https_key: Option<PathBuf>,
+
     /// How long a new client may take to open its session and say hello.
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     handshake_timeout: Option<Duration>,
@@ -122,6 +143,11 @@ impl ServerArgs {
             domain: self.domain,
             tokens: self.tokens,
             public_port: self.public_port,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            https: self.https,
+            https_cert: self.https_cert,
+            https_key: self.https_key,
             handshake_timeout: self.handshake_timeout,
             heartbeat_interval: self.heartbeat_interval,
             response_timeout: self.response_timeout,
@@ -158,6 +184,11 @@ pub(crate) struct ClientArgs {
         value_parser = secret
     )]
     token: Option<Secret>,
+
+    /// Verify a tls:// or wss:// server against the CA certificate(s) in this PEM file instead
+    /// of the platform's trust store: for a private or self-signed server certificate.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    ca: Option<PathBuf>,
 
     /// The local service to expose, like 127.0.0.1:3000.
     #[arg(long, value_name = "HOST:PORT")]
@@ -206,6 +237,7 @@ impl ClientArgs {
         ClientConfig {
             server: self.server,
             token: self.token,
+            ca: self.ca,
             local: self.local,
             subdomain: self.subdomain,
             tunnels: self.tunnels,
@@ -319,14 +351,34 @@ mod tests {
     }
 
     #[test]
-    fn flags_for_features_that_do_not_exist_yet_are_refused() {
-        for flag in [
+    fn tls_flags_become_settings() {
+        let cli = parse(&[
+            "server",
             "--tls-cert",
+            "cert.pem",
             "--tls-key",
-            "--dashboard",
-            "--inspect",
-            "--ca",
-        ] {
+            "key.pem",
+            "--https",
+            "127.0.0.1:0",
+        ])
+        .expect("parses");
+        let Command::Server(args) = cli.command else {
+            panic!("not the server command");
+        };
+        let flags = args.flags();
+        assert_eq!(flags.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert_eq!(flags.tls_key, Some(PathBuf::from("key.pem")));
+        assert_eq!(flags.https, Some("127.0.0.1:0".parse().expect("addr")));
+        let cli = parse(&["client", "--ca", "ca.pem"]).expect("parses");
+        let Command::Client(args) = cli.command else {
+            panic!("not the client command");
+        };
+        assert_eq!(args.flags().ca, Some(PathBuf::from("ca.pem")));
+    }
+
+    #[test]
+    fn flags_for_features_that_do_not_exist_yet_are_refused() {
+        for flag in ["--dashboard", "--inspect"] {
             for command in ["server", "client"] {
                 assert!(parse(&[command, flag, "x"]).is_err(), "{command} {flag}");
             }

@@ -93,6 +93,9 @@ fn builder(config: &ClientConfig) -> ClientBuilder {
     if let Some(token) = &config.token {
         builder = builder.token(token.expose());
     }
+    if let Some(ca) = &config.ca {
+        builder = builder.ca_file(ca);
+    }
     if let Some(local) = &config.local {
         builder = builder.local_address(local);
     }

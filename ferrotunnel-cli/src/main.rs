@@ -24,8 +24,9 @@
 //! - `1`: something failed that may work on another try (cannot bind, cannot reach the
 //!   server, a second signal cut the shutdown short).
 //! - `2`: the settings are wrong and retrying cannot help: a bad flag (clap's own usage
-//!   errors use 2 as well), an invalid config file, or the server refused the client for good
-//!   (bad token, tunnel name taken, …). The reason is printed on stderr.
+//!   errors use 2 as well), an invalid config file, a certificate, key or CA file that cannot
+//!   be used, a server certificate the client does not trust, or the server refused the client
+//!   for good (bad token, tunnel name taken, …). The reason is printed on stderr.
 
 use std::{
     io::{IsTerminal as _, Write as _},
@@ -104,7 +105,11 @@ fn exit_code(err: &anyhow::Error) -> ExitCode {
         cause.is::<config::ConfigError>()
             || matches!(
                 cause.downcast_ref::<ferrotunnel::Error>(),
-                Some(ferrotunnel::Error::Refused(_) | ferrotunnel::Error::Config(_))
+                Some(
+                    ferrotunnel::Error::Refused(_)
+                        | ferrotunnel::Error::Config(_)
+                        | ferrotunnel::Error::Tls(_)
+                )
             )
     });
     if settings_problem {
@@ -139,6 +144,9 @@ mod tests {
         let err = anyhow::Error::new(refused).context("cannot open a session");
         assert_eq!(exit_code(&err), ExitCode::from(2));
         let err = anyhow::Error::new(ferrotunnel::Error::Config("x".into())).context("invalid");
+        assert_eq!(exit_code(&err), ExitCode::from(2));
+        let err = anyhow::Error::new(ferrotunnel::Error::Tls("unknown issuer".into()))
+            .context("cannot open a session");
         assert_eq!(exit_code(&err), ExitCode::from(2));
         let err = anyhow::Error::new(ferrotunnel::Error::SessionClosed).context("lost");
         assert_eq!(exit_code(&err), ExitCode::FAILURE);

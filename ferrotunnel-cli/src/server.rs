@@ -1,21 +1,29 @@
 //! `ferrotunnel server`: runs a [`Server`] until a stop signal, then shuts it down gracefully.
 
-use anyhow::Context as _;
-use ferrotunnel::{Server, ServerBuilder};
+use std::path::Path;
 
-use crate::{LOG_TARGET, banner, cli::ServerArgs, config::ServerConfig, signal::Signals};
+use anyhow::Context as _;
+use ferrotunnel::{Server, ServerBuilder, transport::ServerTls};
+
+use crate::{
+    LOG_TARGET, banner,
+    cli::ServerArgs,
+    config::{ConfigError, ServerConfig},
+    signal::Signals,
+};
 
 /// Starts the server, prints where it listens, and serves until Ctrl+C or SIGTERM.
 pub(crate) async fn run(args: ServerArgs, signals: &mut Signals) -> anyhow::Result<()> {
     let file = args.config.clone();
     let config = ServerConfig::resolve(file.as_deref(), args.flags())?;
-    let server = builder(&config)
+    let server = builder(&config)?
         .build()
         .context("invalid server settings")?;
     let handle = server.start().await.context("cannot start the server")?;
     banner::print(&banner::server_online(
         handle.control_addr(),
         handle.http_addr(),
+        handle.https_addr(),
     ));
 
     let signal = signals.recv().await;
@@ -26,8 +34,15 @@ pub(crate) async fn run(args: ServerArgs, signals: &mut Signals) -> anyhow::Resu
 }
 
 /// The library builder with every configured setting applied; unset ones keep its defaults.
-fn builder(config: &ServerConfig) -> ServerBuilder {
+/// Fails if a certificate or key file cannot be read or used.
+fn builder(config: &ServerConfig) -> Result<ServerBuilder, ConfigError> {
     let mut builder = Server::builder();
+    if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+        builder = builder.tls(load_tls(cert, key)?);
+    }
+    if let Some((addr, cert, key)) = config.https_ingress() {
+        builder = builder.https(addr, load_tls(cert, key)?);
+    }
     if let Some(addr) = config.listen {
         builder = builder.control_addr(addr);
     }
@@ -73,7 +88,12 @@ fn builder(config: &ServerConfig) -> ServerBuilder {
     if let Some(max) = config.max_frame_size {
         builder = builder.max_frame_size(max);
     }
-    builder
+    Ok(builder)
+}
+
+/// A certificate that cannot be loaded is a settings problem: retrying will not help.
+fn load_tls(cert: &Path, key: &Path) -> Result<ServerTls, ConfigError> {
+    ServerTls::from_pem_files(cert, key).map_err(|err| ConfigError::new(err.to_string()))
 }
 
 #[cfg(test)]
@@ -88,6 +108,7 @@ mod tests {
             ..ServerConfig::default()
         };
         let err = builder(&config)
+            .expect("no certificate to load")
             .build()
             .expect_err("bad domain")
             .to_string();
@@ -96,7 +117,22 @@ mod tests {
             max_header_size: Some(10),
             ..ServerConfig::default()
         };
-        let err = builder(&config).build().expect_err("small").to_string();
+        let err = builder(&config)
+            .expect("no certificate to load")
+            .build()
+            .expect_err("small")
+            .to_string();
         assert!(err.contains("max header size"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_certificate_is_a_settings_error_naming_the_file() {
+        let config = ServerConfig {
+            tls_cert: Some("/nonexistent/cert.pem".into()),
+            tls_key: Some("/nonexistent/key.pem".into()),
+            ..ServerConfig::default()
+        };
+        let err = builder(&config).expect_err("no such file").to_string();
+        assert!(err.contains("/nonexistent/cert.pem"), "{err}");
     }
 }

@@ -544,3 +544,214 @@ fn quickstart_serves_the_demo_page_through_the_tunnel() {
         quickstart.seen
     );
 }
+
+// === TLS ===
+
+/// A private CA and a certificate it issued for `localhost` and 127.0.0.1, as PEM files.
+struct TestPki {
+    ca: TempFile,
+    cert: TempFile,
+    key: TempFile,
+}
+
+impl TestPki {
+    fn new(tag: &str) -> Self {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("FerroTunnel test CA {tag}"),
+        );
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .expect("server params");
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let cert = params.signed_by(&key, &issuer).expect("server certificate");
+        Self {
+            ca: TempFile::new(&format!("{tag}-ca.pem"), &ca_cert.pem()),
+            cert: TempFile::new(&format!("{tag}-cert.pem"), &cert.pem()),
+            key: TempFile::new(&format!("{tag}-key.pem"), &key.serialize_pem()),
+        }
+    }
+}
+
+/// A GET over HTTPS to `ingress`, verifying its certificate against `ca` for `localhost`.
+fn https_get(ingress: SocketAddr, ca: &TempFile, host: &str, path: &str) -> (u16, String) {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca.path()).expect("read CA") {
+        roots.add(cert.expect("CA PEM")).expect("add CA");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let server_name = ServerName::try_from("localhost").expect("server name");
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), server_name)
+        .expect("TLS client");
+    let tcp = TcpStream::connect_timeout(&ingress, WAIT).expect("connect to the HTTPS ingress");
+    tcp.set_read_timeout(Some(WAIT)).expect("read timeout");
+    tcp.set_write_timeout(Some(WAIT)).expect("write timeout");
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut response = Vec::new();
+    // A server may close without a TLS close_notify after `Connection: close`; what was read
+    // before that is the whole response.
+    if let Err(err) = tls.read_to_end(&mut response) {
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+    }
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    (status, body.to_owned())
+}
+
+#[test]
+fn tls_and_wss_clients_reach_a_tls_server_and_visitors_use_https() {
+    let pki = TestPki::new("good");
+    let local = local_service();
+    let mut server = Running::spawn(
+        "server",
+        &[
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--https",
+            "127.0.0.1:0",
+            "--tls-cert",
+            pki.cert.path(),
+            "--tls-key",
+            pki.key.path(),
+            "--token",
+            TOKEN,
+        ],
+        &[],
+    );
+    let control: SocketAddr = server
+        .value_of("Control address")
+        .parse()
+        .expect("control address");
+    let _http = server.value_of("HTTP address");
+    let https: SocketAddr = server
+        .value_of("HTTPS address")
+        .parse()
+        .expect("HTTPS address");
+    assert_eq!(server.value_of("Server Status"), "online");
+
+    let client = |name: &'static str, url: String, subdomain: &str| {
+        Running::spawn(
+            name,
+            &[
+                "client",
+                "--server",
+                &url,
+                "--ca",
+                pki.ca.path(),
+                "--token",
+                TOKEN,
+                "--local",
+                &local.to_string(),
+                "--subdomain",
+                subdomain,
+            ],
+            &[],
+        )
+    };
+    // Over TLS 1.3 on the control port, and as a WebSocket on the HTTPS ingress.
+    let mut over_tls = client(
+        "tls client",
+        format!("tls://localhost:{}", control.port()),
+        "secure",
+    );
+    let mut over_wss = client(
+        "wss client",
+        format!("wss://localhost:{}", https.port()),
+        "websocket",
+    );
+    for (client, name) in [(&mut over_tls, "secure"), (&mut over_wss, "websocket")] {
+        assert_eq!(client.value_of("Session Status"), "online");
+        assert_eq!(
+            client.value_of("Forwarding"),
+            format!(
+                "https://{name}.localhost:{} -> http://{local}",
+                https.port()
+            )
+        );
+        let host = format!("{name}.localhost:{}", https.port());
+        let (status, body) = https_get(https, &pki.ca, &host, "/hello");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body,
+            format!("hello from the local service; x-forwarded-host: {host}")
+        );
+    }
+
+    // A client that trusts another CA is told why and stops with the settings exit code.
+    let other = TestPki::new("other");
+    let mut distrustful = Running::spawn(
+        "distrustful client",
+        &[
+            "client",
+            "--server",
+            &format!("tls://localhost:{}", control.port()),
+            "--ca",
+            other.ca.path(),
+            "--token",
+            TOKEN,
+            "--local",
+            &local.to_string(),
+        ],
+        &[],
+    );
+    let status = distrustful.wait_exit();
+    let stderr = distrustful.stderr();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+
+    for mut client in [over_tls, over_wss] {
+        client.send_sigterm();
+        assert!(client.wait_exit().success(), "{}", client.stderr());
+    }
+    server.send_sigterm();
+    assert!(server.wait_exit().success(), "server: {}", server.stderr());
+}
+
+#[test]
+fn a_server_with_half_a_certificate_exits_with_2_naming_both_flags() {
+    let pki = TestPki::new("half");
+    let mut server = Running::spawn(
+        "server",
+        &[
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--tls-cert",
+            pki.cert.path(),
+        ],
+        &[],
+    );
+    let status = server.wait_exit();
+    let stderr = server.stderr();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`tls_cert` (--tls-cert) and `tls_key` (--tls-key) go together"),
+        "{stderr}"
+    );
+}

@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::{future::Future, io};
 

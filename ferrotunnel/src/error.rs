@@ -61,11 +61,17 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
-    /// The visitor asked for a host that no tunnel serves.
-    #[error("no tunnel is registered for host {host:?}")]
+    /// The visitor asked for a host, or a tunnel path, that no tunnel serves.
+    #[error("{}", match .name {
+        Some(name) => format!("no tunnel named {name:?} is registered on this server"),
+        None => format!("no tunnel is registered for host {host:?}"),
+    })]
     UnknownTunnel {
         /// The `Host` the visitor asked for.
         host: String,
+        /// The tunnel name the request's path asked for (`/t/<name>/…`), when it was routed by
+        /// path rather than by host.
+        name: Option<String>,
     },
 
     /// The tunnel exists but its client is not connected right now.

@@ -6,31 +6,40 @@
 //! [`TunnelService`] — which forwards it over a fresh or pooled `yamux` *stream* of that client's
 //! session. The client connects each stream to its *local service* and copies bytes both ways.
 //!
-//! ```no_run
-//! # async fn demo() -> ferrotunnel::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use ferrotunnel::{Client, Server};
 //!
+//! // The public side: clients connect to one port, visitors to another (port 0 picks a free one).
 //! let server = Server::builder()
-//!     .control_addr("127.0.0.1:7835".parse().unwrap())
-//!     .http_addr("127.0.0.1:8080".parse().unwrap())
+//!     .control_addr("127.0.0.1:0".parse()?)
+//!     .http_addr("127.0.0.1:0".parse()?)
 //!     .domain("localhost")
 //!     .token("secret")
 //!     .build()?
 //!     .start()
 //!     .await?;
 //!
+//! // The private side: expose the local service on 127.0.0.1:3000 as tunnel `app`.
 //! let client = Client::builder()
-//!     .server_url("tcp://127.0.0.1:7835")
+//!     .server_url(format!("tcp://{}", server.control_addr()))
 //!     .token("secret")
-//!     .tunnel("app", "127.0.0.1:3000")
+//!     .local_address("127.0.0.1:3000")
+//!     .subdomain("app")
 //!     .build()?
 //!     .start()
 //!     .await?;
-//! println!("visit {}", client.public_urls()[0]);
-//! # client.shutdown().await; server.shutdown().await;
+//! let port = server.http_addr().port();
+//! assert_eq!(client.public_url(), format!("http://app.localhost:{port}"));
+//!
+//! // Visitors of http://app.localhost:<port>/ now reach 127.0.0.1:3000.
+//! client.shutdown().await?; // frees the name on the server at once
+//! server.shutdown().await;
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 #[cfg(feature = "axum")]
 pub mod axum;

@@ -8,7 +8,10 @@
 
 use std::{
     future::poll_fn,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
     task::Poll,
     time::Duration,
 };
@@ -64,6 +67,8 @@ pub(crate) struct SessionHandle {
     close: CancellationToken,
     /// Cancelled by the driver when the session has ended, for whatever reason.
     ended: CancellationToken,
+    /// Why the session failed, if it did; set before `ended` is cancelled.
+    failure: Arc<OnceLock<String>>,
 }
 
 /// Inbound streams of a session.
@@ -89,13 +94,20 @@ pub(crate) fn spawn(io: BoxIo, mode: Mode, config: SessionConfig) -> (SessionHan
         opener,
         close: CancellationToken::new(),
         ended: CancellationToken::new(),
+        failure: Arc::default(),
     };
     let driver = drive(connection, open_rx, inbound_tx, handle.close.clone());
-    let ended = handle.ended.clone();
+    let (ended, failure) = (handle.ended.clone(), handle.failure.clone());
     tokio::spawn(async move {
         match driver.await {
             Ok(()) => tracing::debug!(session = id, "session ended"),
-            Err(err) => tracing::debug!(session = id, error = %err, "session failed"),
+            Err(err) => {
+                tracing::debug!(session = id, error = %err, "session failed");
+                let _ = failure.set(match err {
+                    Error::Session(reason) => reason,
+                    other => other.to_string(),
+                });
+            }
         }
         ended.cancel();
     });
@@ -127,6 +139,13 @@ impl SessionHandle {
     /// Waits until the session has ended.
     pub(crate) async fn closed(&self) {
         self.ended.cancelled().await;
+    }
+
+    /// Waits until the session has ended, then says why if it failed (the connection broke,
+    /// or the peer sent something that is not yamux).
+    pub(crate) async fn failure(&self) -> Option<String> {
+        self.closed().await;
+        self.failure.get().cloned()
     }
 }
 

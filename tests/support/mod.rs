@@ -2,7 +2,7 @@
 //! 127.0.0.1:0, and a real HTTP client.
 #![allow(dead_code, unreachable_pub)]
 
-use std::{convert::Infallible, net::SocketAddr, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -15,8 +15,16 @@ use bytes::Bytes;
 use ferrotunnel::{Client, ClientBuilder, ClientHandle, Server, ServerBuilder, ServerHandle};
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
-use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
-use tokio::net::TcpListener;
+use hyper_util::{
+    client::legacy::Client as HyperClient,
+    rt::{TokioExecutor, TokioIo},
+};
+use rustls::{
+    SupportedProtocolVersion,
+    pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject},
+};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::client::TlsStream;
 
 pub const TOKEN: &str = "test-token";
 
@@ -307,5 +315,276 @@ impl FaultyProxy {
     /// Back to normal for connections made from now on.
     pub fn heal(&self) {
         self.faults.send_replace(Fault::None);
+    }
+}
+
+// === TLS ===
+
+/// A certificate authority made for one test, and a server certificate it issued for
+/// `localhost` and `127.0.0.1`: the PEMs a user would put in `--tls-cert`, `--tls-key` and `--ca`.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl TestPki {
+    pub fn new() -> Self {
+        Self::with_ca_name("FerroTunnel test CA")
+    }
+
+    /// With a CA of this name. Two CAs of the same name but different keys are what a user
+    /// gets by creating a CA again.
+    pub fn with_ca_name(ca_name: &str) -> Self {
+        let ca_key = rcgen::KeyPair::generate().expect("CA key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("CA params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, ca_name);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
+
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("server params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &*ca).expect("server certificate");
+        Self {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// The server's side, as `ServerBuilder::tls` and `ServerBuilder::https` take it.
+    pub fn server_tls(&self) -> ferrotunnel::transport::ServerTls {
+        ferrotunnel::transport::ServerTls::from_pem(
+            self.cert_pem.as_bytes(),
+            self.key_pem.as_bytes(),
+        )
+        .expect("the test certificate and key load")
+    }
+
+    /// A rustls client configuration that trusts this CA only, with the given TLS versions
+    /// and ALPN protocols: a client that is not FerroTunnel's.
+    pub fn client_config(
+        &self,
+        versions: &[&'static SupportedProtocolVersion],
+        alpn: &[&[u8]],
+    ) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots.add(cert.expect("CA PEM")).expect("CA certificate");
+        }
+        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(versions)
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(config)
+    }
+
+    /// A rustls server configuration with this certificate and the given TLS versions: a
+    /// server that is not FerroTunnel's.
+    pub fn server_config(
+        &self,
+        versions: &[&'static SupportedProtocolVersion],
+    ) -> Arc<rustls::ServerConfig> {
+        let chain = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).expect("key PEM");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(versions)
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("certificate and key match");
+        Arc::new(config)
+    }
+}
+
+/// Runs a TLS client handshake with `addr` for `server_name`, bounded by 10 s.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    server_name: &str,
+    config: Arc<rustls::ClientConfig>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let name = ServerName::try_from(server_name.to_owned()).expect("a valid server name");
+    let handshake = async {
+        let tcp = TcpStream::connect(addr).await?;
+        tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+    };
+    tokio::time::timeout(Duration::from_secs(10), handshake)
+        .await
+        .unwrap_or_else(|_| {
+            panic!("the TLS handshake with {addr} neither finished nor failed within 10 s")
+        })
+}
+
+/// A real HTTPS/1.1 client for the HTTPS ingress: trusts the test CA only, verifies the
+/// certificate for `localhost`, and sends whatever `Host` the test asks for. One connection
+/// per request, so every request also proves the handshake.
+#[derive(Clone)]
+pub struct HttpsVisitor {
+    ingress: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl HttpsVisitor {
+    pub fn new(ingress: SocketAddr, pki: &TestPki) -> Self {
+        Self {
+            ingress,
+            config: pki.client_config(
+                &[&rustls::version::TLS13, &rustls::version::TLS12],
+                &[b"http/1.1"],
+            ),
+        }
+    }
+
+    /// A TLS connection to the ingress, its handshake done.
+    pub async fn connect(&self) -> TlsStream<TcpStream> {
+        tls_connect(self.ingress, "localhost", self.config.clone())
+            .await
+            .expect("the HTTPS ingress completes a TLS handshake")
+    }
+
+    /// Sends a request over a fresh TLS connection and reads the whole response.
+    pub async fn call(
+        &self,
+        host: &str,
+        method: &str,
+        path: &str,
+        body: &'static [u8],
+    ) -> (StatusCode, HeaderMap, String) {
+        let tls = self.connect().await;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .expect("HTTP/1.1 over TLS");
+        tokio::spawn(connection);
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", host)
+            .body(full(body))
+            .expect("request");
+        let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+            .await
+            .expect("the HTTPS ingress answers within 10 s")
+            .expect("the HTTPS ingress answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("response body")
+            .to_bytes();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    pub async fn get(&self, host: &str, path: &str) -> (StatusCode, String) {
+        let (status, _, body) = self.call(host, "GET", path, b"").await;
+        (status, body)
+    }
+}
+
+// === Logs ===
+
+thread_local! {
+    /// Where [`LogCapture`] wants this thread's log lines.
+    static CAPTURE: std::cell::RefCell<Option<tokio::sync::watch::Sender<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Captures what is logged on this thread while it lives. A `#[tokio::test]` runtime is
+/// current-thread, so that includes every task the server and client spawn. Tests wait for a
+/// line with [`LogCapture::wait_for`] instead of sleeping.
+///
+/// One global subscriber writes each thread's lines to that thread's capture, if any. (A
+/// per-thread subscriber would race: tracing caches whether anyone is interested in a log
+/// statement process-wide, and another test's thread may settle that while no one is.) Do
+/// not use it in a test binary that calls [`init_tracing`].
+pub struct LogCapture {
+    logs: tokio::sync::watch::Receiver<String>,
+}
+
+impl LogCapture {
+    pub fn start() -> Self {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(|| ThreadLogWriter)
+                .try_init();
+        });
+        let (tx, logs) = tokio::sync::watch::channel(String::new());
+        CAPTURE.with(|capture| *capture.borrow_mut() = Some(tx));
+        Self { logs }
+    }
+
+    /// Waits until a line containing every one of `needles` has been logged, or panics with
+    /// what was logged after `limit`.
+    pub async fn wait_for(&mut self, needles: &[&str], limit: Duration) -> String {
+        let matches = |logs: &String| {
+            logs.lines()
+                .find(|line| needles.iter().all(|n| line.contains(n)))
+                .map(str::to_owned)
+        };
+        let found = tokio::time::timeout(limit, self.logs.wait_for(|l| matches(l).is_some()))
+            .await
+            .map(|logs| logs.ok().and_then(|logs| matches(&logs)));
+        match found {
+            Ok(Some(line)) => line,
+            _ => panic!(
+                "no log line with {needles:?} within {limit:?}; logged:\n{}",
+                self.logs.borrow().as_str()
+            ),
+        }
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| capture.borrow_mut().take());
+    }
+}
+
+/// Writes to this thread's [`LogCapture`], or nowhere.
+struct ThreadLogWriter;
+
+impl std::io::Write for ThreadLogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|capture| {
+            if let Some(logs) = &*capture.borrow() {
+                logs.send_modify(|logs| logs.push_str(&String::from_utf8_lossy(buf)));
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -1,6 +1,11 @@
 //! The settings of `ferrotunnel client`.
 
-use std::{collections::HashSet, path::Path, str::FromStr, time::Duration};
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
 
 use ferrotunnel::protocol::{Secret, validate_tunnel_name};
 use serde::Deserialize;
@@ -43,6 +48,8 @@ impl FromStr for TunnelEntry {
 pub(crate) struct ClientConfig {
     pub(crate) server: Option<String>,
     pub(crate) token: Option<Secret>,
+    /// Verify a `tls://` or `wss://` server against this CA (PEM) instead of the platform's.
+    pub(crate) ca: Option<PathBuf>,
     pub(crate) local: Option<String>,
     pub(crate) subdomain: Option<String>,
     #[serde(default, rename = "tunnel")]
@@ -79,6 +86,7 @@ impl ClientConfig {
         Self {
             server: over.server.or(self.server),
             token: over.token.or(self.token),
+            ca: over.ca.or(self.ca),
             local: over.local.or(self.local),
             subdomain: over.subdomain.or(self.subdomain),
             tunnels: if over.tunnels.is_empty() {

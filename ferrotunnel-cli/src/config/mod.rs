@@ -29,6 +29,13 @@ pub(crate) use server::ServerConfig;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConfigError(String);
 
+impl ConfigError {
+    /// A settings problem found outside this module, such as a certificate that will not load.
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

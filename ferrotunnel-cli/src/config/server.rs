@@ -1,6 +1,10 @@
 //! The settings of `ferrotunnel server`.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use ferrotunnel::protocol::Secret;
 use serde::Deserialize;
@@ -18,6 +22,14 @@ pub(crate) struct ServerConfig {
     #[serde(default)]
     pub(crate) tokens: Vec<Secret>,
     pub(crate) public_port: Option<u16>,
+    /// TLS 1.3 on the control port: clients connect with `tls://`.
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
+    /// An HTTPS ingress for visitors and `wss://` clients.
+    pub(crate) https: Option<SocketAddr>,
+    /// The HTTPS ingress's certificate, when it is not `tls_cert`.
+    pub(crate) https_cert: Option<PathBuf>,
+    pub(crate) https_key: Option<PathBuf>,
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) handshake_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "duration::deserialize")]
@@ -59,6 +71,11 @@ impl ServerConfig {
                 over.tokens
             },
             public_port: over.public_port.or(self.public_port),
+            tls_cert: over.tls_cert.or(self.tls_cert),
+            tls_key: over.tls_key.or(self.tls_key),
+            https: over.https.or(self.https),
+            https_cert: over.https_cert.or(self.https_cert),
+            https_key: over.https_key.or(self.https_key),
             handshake_timeout: over.handshake_timeout.or(self.handshake_timeout),
             heartbeat_interval: over.heartbeat_interval.or(self.heartbeat_interval),
             response_timeout: over.response_timeout.or(self.response_timeout),
@@ -88,6 +105,7 @@ impl ServerConfig {
                 setting("public_port")
             )));
         }
+        self.validate_tls()?;
         // The grace period may be zero: that means "stop at once".
         require_nonzero_durations(&[
             ("handshake_timeout", self.handshake_timeout),
@@ -102,6 +120,49 @@ impl ServerConfig {
             ("max_header_size", self.max_header_size),
             ("max_frame_size", self.max_frame_size),
         ])
+    }
+
+    /// Certificates and keys come in pairs, and an HTTPS ingress needs one of the pairs.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        for (cert, key, cert_path, key_path) in [
+            ("tls_cert", "tls_key", &self.tls_cert, &self.tls_key),
+            ("https_cert", "https_key", &self.https_cert, &self.https_key),
+        ] {
+            if cert_path.is_some() != key_path.is_some() {
+                return Err(ConfigError(format!(
+                    "{} and {} go together: set both or neither",
+                    setting(cert),
+                    setting(key)
+                )));
+            }
+        }
+        match (self.https, &self.https_cert, &self.tls_cert) {
+            (Some(_), None, None) => Err(ConfigError(format!(
+                "{} needs a certificate: set {} and {}, or {} and {}",
+                setting("https"),
+                setting("https_cert"),
+                setting("https_key"),
+                setting("tls_cert"),
+                setting("tls_key")
+            ))),
+            (None, Some(_), _) => Err(ConfigError(format!(
+                "{} is set but {} is not: say where the HTTPS ingress listens",
+                setting("https_cert"),
+                setting("https")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The HTTPS ingress's address and certificate files: its own pair, else the control
+    /// port's. `validate` has checked that there is one.
+    pub(crate) fn https_ingress(&self) -> Option<(SocketAddr, &Path, &Path)> {
+        let addr = self.https?;
+        let (cert, key) = match (&self.https_cert, &self.https_key) {
+            (Some(cert), Some(key)) => (cert, key),
+            _ => (self.tls_cert.as_ref()?, self.tls_key.as_ref()?),
+        };
+        Some((addr, cert, key))
     }
 }
 
@@ -160,6 +221,31 @@ mod tests {
             let err = parse(toml).expect_err(toml);
             assert!(err.contains(needle), "{toml}: {err}");
         }
+    }
+
+    #[test]
+    fn the_https_ingress_uses_its_own_certificate_or_the_tunnels() {
+        let https = Some("127.0.0.1:8443".parse().expect("addr"));
+        let shared = ServerConfig {
+            tls_cert: Some("tunnel.pem".into()),
+            tls_key: Some("tunnel.key".into()),
+            https,
+            ..ServerConfig::default()
+        };
+        shared.validate().expect("valid");
+        let (_, cert, key) = shared.https_ingress().expect("https");
+        assert_eq!(
+            (cert, key),
+            (Path::new("tunnel.pem"), Path::new("tunnel.key"))
+        );
+        let own = ServerConfig {
+            https_cert: Some("web.pem".into()),
+            https_key: Some("web.key".into()),
+            ..shared
+        };
+        let (_, cert, key) = own.https_ingress().expect("https");
+        assert_eq!((cert, key), (Path::new("web.pem"), Path::new("web.key")));
+        assert_eq!(ServerConfig::default().https_ingress(), None);
     }
 
     #[test]
@@ -236,6 +322,28 @@ mod tests {
                 ..ServerConfig::default()
             })
             .contains("--public-port")
+        );
+        assert_eq!(
+            check(ServerConfig {
+                tls_cert: Some("cert.pem".into()),
+                ..ServerConfig::default()
+            }),
+            "`tls_cert` (--tls-cert) and `tls_key` (--tls-key) go together: set both or neither"
+        );
+        assert!(
+            check(ServerConfig {
+                https: Some("127.0.0.1:8443".parse().expect("addr")),
+                ..ServerConfig::default()
+            })
+            .starts_with("`https` (--https) needs a certificate")
+        );
+        assert!(
+            check(ServerConfig {
+                https_cert: Some("cert.pem".into()),
+                https_key: Some("key.pem".into()),
+                ..ServerConfig::default()
+            })
+            .contains("`https` (--https) is not")
         );
         // Zero grace means "stop at once" and is allowed.
         assert!(

@@ -29,6 +29,8 @@ use crate::{
 const STREAM_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Streams the server may open faster than this client picks them up.
 const ACCEPT_BACKLOG: usize = 1024;
+/// How long a session whose control stream has ended may take to end too and say why.
+const SESSION_END_WAIT: Duration = Duration::from_secs(1);
 
 /// A session that completed its handshake.
 #[derive(Debug)]
@@ -128,12 +130,30 @@ async fn handshake(
             Ok((control, welcome))
         }
         Ok(Some(Frame::Refused(refusal))) => Err(Error::Refused(refusal)),
-        Ok(Some(other)) => Err(ProtocolError::Unexpected(format!("expected Welcome, got {}", other.kind())).into()),
-        Ok(None) | Err(Error::Protocol(ProtocolError::Truncated)) => Err(Error::Session(
-            "the server closed the connection during the handshake; is this a FerroTunnel control port?".into(),
-        )),
+        Ok(Some(other)) => {
+            Err(ProtocolError::Unexpected(format!("expected Welcome, got {}", other.kind())).into())
+        }
+        Ok(None) | Err(Error::Protocol(ProtocolError::Truncated)) => {
+            Err(closed_during_handshake(session).await)
+        }
         Err(err) => Err(err),
     }
+}
+
+/// The error for a control stream that ended before the server's answer: why the session
+/// failed if it says (the server spoke TLS or HTTP, say), else a hint.
+async fn closed_during_handshake(session: &SessionHandle) -> Error {
+    // A broken connection ends the control stream first and the session a moment later.
+    let failure = tokio::time::timeout(SESSION_END_WAIT, session.failure())
+        .await
+        .ok()
+        .flatten();
+    Error::Session(match failure {
+        Some(reason) => format!("the connection failed during the handshake: {reason}"),
+        None => "the server closed the connection during the handshake; is this a FerroTunnel \
+                 control port?"
+            .into(),
+    })
 }
 
 /// Serves `first` (or establishes a first session), then keeps re-establishing sessions until

@@ -250,7 +250,17 @@ impl ClientBuilder {
         self
     }
 
-    /// Checks the settings.
+    /// Checks the settings; the error names the one that is wrong.
+    ///
+    /// ```
+    /// let err = ferrotunnel::Client::builder()
+    ///     .server_url("gopher://tunnel.example.com:70")
+    ///     .local_address("127.0.0.1:3000")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ferrotunnel::Error::Config(_)));
+    /// assert!(err.to_string().contains("use tcp://, tls://, ws:// or wss://"));
+    /// ```
     pub fn build(self) -> Result<Client> {
         let url = self
             .server_url

@@ -338,7 +338,17 @@ impl ServerBuilder {
         self
     }
 
-    /// Checks the settings and returns the server, not yet listening.
+    /// Checks the settings and returns the server, not yet listening; the error names the
+    /// setting that is wrong.
+    ///
+    /// ```
+    /// let err = ferrotunnel::Server::builder()
+    ///     .domain("tunnel example com")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ferrotunnel::Error::Config(_)));
+    /// assert!(err.to_string().contains("\"tunnel example com\""));
+    /// ```
     pub fn build(self) -> Result<Server> {
         self.config.validate()?;
         Ok(Server {

@@ -197,7 +197,10 @@ mod tests {
     #[test]
     fn each_cause_has_its_status() {
         assert_eq!(
-            status(Error::UnknownTunnel { host: "x".into() }),
+            status(Error::UnknownTunnel {
+                host: "x".into(),
+                name: None
+            }),
             StatusCode::NOT_FOUND
         );
         assert_eq!(

@@ -90,12 +90,18 @@ where
                     request,
                 )));
             }
-            Route::Nowhere => return ResponseFuture::Refused(Some(Error::UnknownTunnel { host })),
+            Route::Nowhere => {
+                return ResponseFuture::Refused(Some(Error::UnknownTunnel { host, name: None }));
+            }
         };
         let tunnel = match self.registry.lookup(&name) {
             Lookup::Live(tunnel) => tunnel,
             Lookup::Offline => return ResponseFuture::Refused(Some(Error::TunnelOffline { name })),
-            Lookup::Unknown => return ResponseFuture::Refused(Some(Error::UnknownTunnel { host })),
+            Lookup::Unknown => {
+                // A path names the tunnel it asked for; a host is its own name.
+                let name = prefix_len.map(|_| name);
+                return ResponseFuture::Refused(Some(Error::UnknownTunnel { host, name }));
+            }
         };
         if let Some(len) = prefix_len {
             strip_path_prefix(&mut request, len);

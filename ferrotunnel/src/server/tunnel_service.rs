@@ -76,7 +76,8 @@ impl fmt::Debug for SessionLink {
     }
 }
 
-/// The tunnel a request is for, put in the request extensions by [`ResolveTunnel`](super::ResolveTunnel).
+/// The tunnel a request is for, put in the request extensions by the ingress stack's first layer,
+/// which resolves the tunnel from the `Host` header or the path.
 /// Plugins read it to act per tunnel.
 #[derive(Debug, Clone)]
 pub struct TunnelContext {

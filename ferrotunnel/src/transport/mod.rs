@@ -144,7 +144,7 @@ impl ServerUrl {
 
     async fn connect_unbounded(&self, client_tls: &ClientTls) -> Result<BoxIo> {
         match self {
-            ServerUrl::Tcp { host, port } => Ok(Box::new(tcp::connect(host, *port).await?)),
+            ServerUrl::Tcp { host, port } => tcp::connect_session(host, *port).await,
             ServerUrl::Tls { host, port } => {
                 let tcp = tcp::connect(host, *port).await?;
                 let tls = tls::connect(tcp, host, *port, client_tls, Purpose::Tunnel).await?;

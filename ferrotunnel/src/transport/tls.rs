@@ -151,6 +151,23 @@ impl ClientTls {
             }
         }
     }
+
+    /// What to tell the user when a certificate of the server's chain is not signed by the
+    /// key of the issuer it names: for a trusted CA, one with the same name but another key,
+    /// most often a CA that was created again.
+    fn bad_signature_hint(&self) -> String {
+        match &self.roots {
+            Roots::Platform { .. } | Roots::BuiltIn => {
+                "the server's certificate is not signed by the key of the CA it names; check the \
+                 server's certificate chain, or pass the server's CA with --ca"
+                    .to_owned()
+            }
+            Roots::Ca { origin, .. } => format!(
+                "the server's certificate names a CA in {origin} as its issuer but is not signed \
+                 by that CA's key (was the CA created again?); check --ca"
+            ),
+        }
+    }
 }
 
 impl Default for ClientTls {
@@ -255,6 +272,7 @@ fn client_handshake_error(err: &io::Error, host: &str, port: u16, tls: &ClientTl
     let hint = match tls_err {
         rustls::Error::InvalidCertificate(cert) => match cert {
             CertificateError::UnknownIssuer => tls.unknown_issuer_hint(),
+            CertificateError::BadSignature => tls.bad_signature_hint(),
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 format!("connect with a name the server's certificate covers instead of {host:?}")
             }
