@@ -1,0 +1,185 @@
+//! Peer tunnels, when installed: `rathole` and `bore` on `PATH` each get a column of their
+//! own, forwarding to the same local service with their default settings. Absent ones are
+//! skipped without a word; one that is present but fails to start is skipped with a note on
+//! stderr. CI installs neither.
+//!
+//! Neither tool can be told to bind port 0 and report the port back for everything:
+//!
+//! - `rathole` takes every address from its config file, so the harness picks free ports by
+//!   binding `127.0.0.1:0` and closing the socket just before starting it (a tiny race with any
+//!   other program picking ports at that moment). Ready when the server logs that it listens
+//!   for visitors, which it does once the client's control channel is up.
+//! - `bore server` always listens for clients on port 7835 (its protocol's constant), so bore is
+//!   skipped when that port is taken; visitor ports are picked by the server and read back from
+//!   the client's `listening at` log line.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+
+use crate::{child::ChildProcess, load::Target, route::Route, traffic::progress};
+
+/// How long a peer may take to become ready.
+const READY_WAIT: Duration = Duration::from_secs(20);
+const TOKEN: &str = "ferrotunnel-bench-peer-token";
+
+/// A running peer tunnel: its route and the processes behind it (stopped when dropped).
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub(crate) route: Route,
+    _processes: Vec<ChildProcess>,
+    _scratch: Option<Scratch>,
+}
+
+/// Starts every peer found on `PATH`; one that fails to start is reported and skipped.
+pub(crate) fn start_all(local: SocketAddr) -> Vec<Peer> {
+    let mut peers = Vec::new();
+    if let Some(bin) = on_path("rathole") {
+        match rathole(&bin, local) {
+            Ok(peer) => peers.push(peer),
+            Err(err) => progress(&format!("rathole is installed but did not start: {err:#}")),
+        }
+    }
+    if let Some(bin) = on_path("bore") {
+        match bore(&bin, local) {
+            Ok(peer) => peers.push(peer),
+            Err(err) => progress(&format!("bore is installed but did not start: {err:#}")),
+        }
+    }
+    peers
+}
+
+fn rathole(bin: &Path, local: SocketAddr) -> anyhow::Result<Peer> {
+    let scratch = Scratch::new("rathole")?;
+    let control = free_port()?;
+    let visitors = free_port()?;
+    let server_toml = scratch.write(
+        "server.toml",
+        &format!(
+            "[server]\nbind_addr = \"{control}\"\ndefault_token = \"{TOKEN}\"\n\n\
+             [server.services.bench]\nbind_addr = \"{visitors}\"\n"
+        ),
+    )?;
+    let client_toml = scratch.write(
+        "client.toml",
+        &format!(
+            "[client]\nremote_addr = \"{control}\"\ndefault_token = \"{TOKEN}\"\n\n\
+             [client.services.bench]\nlocal_addr = \"{local}\"\n"
+        ),
+    )?;
+    let mut server =
+        ChildProcess::spawn("rathole server", logged(bin, &["--server"], &server_toml))?;
+    server.wait_for_text(&format!("Listening at {control}"), READY_WAIT)?;
+    let client = ChildProcess::spawn("rathole client", logged(bin, &["--client"], &client_toml))?;
+    server.wait_for_text(&format!("Listening at {visitors}"), READY_WAIT)?;
+    Ok(Peer {
+        route: Route {
+            name: "rathole".into(),
+            target: Target::new(visitors, &visitors.to_string()),
+            server_pid: Some(server.pid()),
+            client_pid: Some(client.pid()),
+        },
+        _processes: vec![server, client],
+        _scratch: Some(scratch),
+    })
+}
+
+fn bore(bin: &Path, local: SocketAddr) -> anyhow::Result<Peer> {
+    if TcpListener::bind("127.0.0.1:7835").is_err() {
+        anyhow::bail!("port 7835, which bore's server always uses, is taken");
+    }
+    let mut command = logged(bin, &["server", "--bind-addr", "127.0.0.1"], Path::new(""));
+    command.args(["--secret", TOKEN]);
+    let mut server = ChildProcess::spawn("bore server", command)?;
+    server.wait_for_text("server listening", READY_WAIT)?;
+    let local_port = local.port().to_string();
+    let mut command = logged(bin, &["local", &local_port], Path::new(""));
+    command.args([
+        "--local-host",
+        "127.0.0.1",
+        "--to",
+        "127.0.0.1",
+        "--secret",
+        TOKEN,
+    ]);
+    let mut client = ChildProcess::spawn("bore client", command)?;
+    let line = client.wait_for_text("listening at", READY_WAIT)?;
+    let addr: SocketAddr = line
+        .split("listening at ")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                .collect::<String>()
+        })
+        .and_then(|addr| addr.parse().ok())
+        .with_context(|| format!("no address in bore's line {line:?}"))?;
+    Ok(Peer {
+        route: Route {
+            name: "bore".into(),
+            target: Target::new(addr, &addr.to_string()),
+            server_pid: Some(server.pid()),
+            client_pid: Some(client.pid()),
+        },
+        _processes: vec![server, client],
+        _scratch: None,
+    })
+}
+
+/// A peer command with its logs at `info` and without colour codes, plus a config file if
+/// `config` is not empty.
+fn logged(bin: &Path, args: &[&str], config: &Path) -> Command {
+    let mut command = Command::new(bin);
+    command
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    if !config.as_os_str().is_empty() {
+        command.arg(config);
+    }
+    command
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    })
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind 127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// A directory for config files, removed when dropped.
+#[derive(Debug)]
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> anyhow::Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("ferrotunnel-bench-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir:?}"))?;
+        Ok(Self(dir))
+    }
+
+    fn write(&self, file: &str, text: &str) -> anyhow::Result<PathBuf> {
+        let path = self.0.join(file);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {path:?}"))?;
+        Ok(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,121 @@
+//! One whole run, in the order the figures are taken, and the report built from it.
+//!
+//! 1. the local service, then a `ferrotunnel server` and `client` with default settings, and
+//!    any peer tunnel; their idle memory;
+//! 2. the traffic figures over every route ([`traffic`]); memory after that load;
+//! 3. start-up time of a client (and of the local service, for comparison);
+//! 4. a fresh server with many tunnels, then a fresh server and client holding many streams.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::{
+    figures::{Figures, Memory, RouteMemory},
+    machine::Machine,
+    memory,
+    options::Options,
+    peers,
+    report::Report,
+    route::Route,
+    rss,
+    spawn::{LocalService, TunnelClient, TunnelServer},
+    startup,
+    traffic::{self, progress},
+};
+
+/// The tunnel every traffic figure goes through.
+const TUNNEL: &str = "bench";
+
+/// Runs every figure and returns the report. `bin` is the `ferrotunnel` executable.
+pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
+    let machine = Machine::describe();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a tokio runtime")?;
+
+    // 1. the processes under test, and their memory at idle
+    let local = LocalService::start()?;
+    let mut server = TunnelServer::start(bin, &[])?;
+    let mut client = TunnelClient::start(bin, &server, local.addr, TUNNEL, &[])?;
+    let mut routes = vec![
+        Route {
+            name: "direct".into(),
+            target: local.target(),
+            server_pid: None,
+            client_pid: None,
+        },
+        Route {
+            name: "ferrotunnel".into(),
+            target: server.target(TUNNEL),
+            server_pid: Some(server.process.pid()),
+            client_pid: Some(client.process.pid()),
+        },
+    ];
+    let found = if options.peers {
+        peers::start_all(local.addr)
+    } else {
+        Vec::new()
+    };
+    routes.extend(found.iter().map(|peer| peer.route.clone()));
+    for route in &routes {
+        // One request each, so that idle memory is that of a process that has served.
+        runtime
+            .block_on(crate::load::text(&route.target, "/small"))
+            .with_context(|| format!("the {} route does not serve", route.name))?;
+    }
+    let idle = memory_of(&routes)?;
+
+    // 2. traffic
+    let traffic = traffic::measure(&runtime, &routes, options)?;
+    server.process.check_alive()?;
+    client.process.check_alive()?;
+    let after_load = memory_of(&routes)?;
+    drop(found);
+
+    // 3. start-up
+    progress("start-up times");
+    let client_starts = startup::client(&runtime, bin, &server, local.addr, options.startup_runs)?;
+    let service_starts = startup::local_service(&runtime, options.startup_runs)?;
+    drop(client);
+    drop(server);
+
+    // 4. memory under many tunnels, and under many streams
+    progress(&format!("{} tunnels", options.tunnels));
+    let tunnels = memory::many_tunnels(&runtime, bin, local.addr, options)?;
+    progress(&format!("{} held streams", options.held_streams));
+    let held = memory::held_streams(&runtime, bin, &local, options)?;
+
+    let mut report = Report {
+        machine: machine.lines(),
+        plan: options.describe(),
+        tunnels: routes.iter().skip(1).map(|r| r.name.clone()).collect(),
+        ..Report::default()
+    };
+    let figures = Figures {
+        options,
+        routes: &routes,
+        traffic: &traffic,
+        idle: &idle,
+        after_load: &after_load,
+        client_starts: &client_starts,
+        service_starts: &service_starts,
+        tunnels: &tunnels,
+        held: &held,
+    };
+    report.rows = figures.rows();
+    report.details = figures.details();
+    Ok(report)
+}
+
+fn memory_of(routes: &[Route]) -> anyhow::Result<Memory> {
+    routes
+        .iter()
+        .map(|route| {
+            let server = route.server_pid.map(rss::read).transpose()?;
+            let client = route.client_pid.map(rss::read).transpose()?;
+            Ok(RouteMemory { server, client })
+        })
+        .collect()
+}
