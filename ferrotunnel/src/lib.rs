@@ -49,6 +49,7 @@ mod error;
 pub mod protocol;
 pub mod server;
 mod session;
+mod splice;
 pub mod transport;
 
 pub use client::{Client, ClientBuilder, ClientHandle, ClientState};

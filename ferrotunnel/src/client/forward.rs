@@ -159,7 +159,7 @@ impl tower::Service<IncomingStream> for LocalForward {
             stream
                 .reply(&StreamReply::Accepted, this.max_frame_size)
                 .await?;
-            tokio::io::copy_bidirectional(&mut stream, &mut local).await?;
+            crate::splice::splice(&mut stream, &mut local).await?;
             Ok(())
         })
     }

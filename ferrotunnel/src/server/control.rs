@@ -73,6 +73,7 @@ pub(super) async fn serve(
         hello.client_id,
         config.max_frame_size,
         config.response_timeout,
+        config.max_streams_per_session,
     ));
     let tunnels = match registry.claim(&link, &hello.tunnels, config.max_tunnels_per_client) {
         Ok(tunnels) => tunnels,

@@ -27,8 +27,6 @@ use crate::{BoxError, Error, protocol::ClientId, session::SessionHandle};
 
 /// How long an idle pooled stream is kept.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Idle pooled streams kept per tunnel and visitor address.
-const POOL_MAX_IDLE: usize = 32;
 
 /// One connected client session, as the ingress sees it.
 pub(crate) struct SessionLink {
@@ -38,16 +36,20 @@ pub(crate) struct SessionLink {
 }
 
 impl SessionLink {
+    /// `max_streams` bounds the idle streams kept per tunnel and visitor address: the session
+    /// bounds all its streams anyway, and a smaller pool than the visitor's concurrency would
+    /// close and reopen streams (and the client's local connections) under steady load.
     pub(crate) fn new(
         session: SessionHandle,
         client_id: ClientId,
         max_frame_size: usize,
         reply_timeout: Duration,
+        max_streams: usize,
     ) -> Self {
         let connector = StreamConnector::new(session.clone(), max_frame_size, reply_timeout);
         let http = HttpClient::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE)
+            .pool_max_idle_per_host(max_streams)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
             .set_host(false)
@@ -219,7 +221,7 @@ async fn splice_upgrade(
         }
     };
     let (mut visitor, mut local) = (TokioIo::new(visitor), TokioIo::new(local));
-    if let Err(err) = tokio::io::copy_bidirectional(&mut visitor, &mut local).await {
+    if let Err(err) = crate::splice::splice(&mut visitor, &mut local).await {
         tracing::debug!(%tunnel, error = %err, "upgraded connection ended with an error");
     }
 }

@@ -19,18 +19,24 @@ use std::{
 use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::{
-    compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt},
+    compat::{Compat, TokioAsyncReadCompatExt},
     sync::CancellationToken,
 };
 
 use crate::{Error, Result, transport::BoxIo};
 
+mod batch;
+mod stream;
+
+use batch::{BatchedIo, Flusher};
+pub(crate) use stream::SessionStream;
+
 pub(crate) use yamux::Mode;
 
-/// A stream of a session, as a tokio `AsyncRead + AsyncWrite`.
-pub(crate) type SessionStream = Compat<yamux::Stream>;
-
 type OpenRequest = oneshot::Sender<Result<yamux::Stream, yamux::ConnectionError>>;
+
+/// The largest data frame a session sends.
+const FRAME_SIZE: usize = 64 * 1024;
 
 /// How long closing a session may take to flush its last frames.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,6 +54,9 @@ impl SessionConfig {
     fn yamux(&self) -> yamux::Config {
         let streams = self.max_streams.max(1);
         let mut config = yamux::Config::default();
+        // Fewer, larger frames for bulk transfers (yamux's default is 16 KiB); a request or
+        // response head is far smaller and is unaffected.
+        config.set_split_send_size(FRAME_SIZE);
         // yamux asserts that the connection window covers 256 KiB per stream, checking each
         // setter against the other's current value: lift the window first, then set both.
         config.set_max_connection_receive_window(None);
@@ -86,6 +95,7 @@ impl Inbound {
 pub(crate) fn spawn(io: BoxIo, mode: Mode, config: SessionConfig) -> (SessionHandle, Inbound) {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let (io, flusher) = batch::batched(io);
     let connection = yamux::Connection::new(io.compat(), config.yamux(), mode);
     let (opener, open_rx) = mpsc::channel(64);
     let (inbound_tx, inbound_rx) = mpsc::channel(config.accept_backlog.max(1));
@@ -96,7 +106,13 @@ pub(crate) fn spawn(io: BoxIo, mode: Mode, config: SessionConfig) -> (SessionHan
         ended: CancellationToken::new(),
         failure: Arc::default(),
     };
-    let driver = drive(connection, open_rx, inbound_tx, handle.close.clone());
+    let driver = drive(
+        connection,
+        flusher,
+        open_rx,
+        inbound_tx,
+        handle.close.clone(),
+    );
     let (ended, failure) = (handle.ended.clone(), handle.failure.clone());
     tokio::spawn(async move {
         match driver.await {
@@ -128,7 +144,7 @@ impl SessionHandle {
             .await
             .map_err(|_| Error::SessionClosed)?;
         let stream = rx.await.map_err(|_| Error::SessionClosed)??;
-        Ok(stream.compat())
+        Ok(SessionStream::new(stream))
     }
 
     /// Asks the session to close; streams still open are reset.
@@ -150,7 +166,8 @@ impl SessionHandle {
 }
 
 async fn drive(
-    mut connection: yamux::Connection<Compat<BoxIo>>,
+    mut connection: yamux::Connection<Compat<BatchedIo>>,
+    flusher: Flusher,
     mut open_rx: mpsc::Receiver<OpenRequest>,
     inbound_tx: mpsc::Sender<SessionStream>,
     close: CancellationToken,
@@ -179,14 +196,18 @@ async fn drive(
             // Polling inbound is what moves every byte of every stream.
             return match connection.poll_next_inbound(cx) {
                 Poll::Ready(Some(Ok(stream))) => {
-                    if inbound_tx.try_send(stream.compat()).is_err() {
+                    if inbound_tx.try_send(SessionStream::new(stream)).is_err() {
                         tracing::warn!("inbound stream queue is full; resetting a new stream");
                     }
                     continue;
                 }
                 Poll::Ready(Some(Err(err))) => Poll::Ready(Err(Error::from(err))),
                 Poll::Ready(None) => Poll::Ready(Ok(())),
-                Poll::Pending => Poll::Pending,
+                // yamux has done all it can for now: send what it wrote, in one go.
+                Poll::Pending => match flusher.poll_flush(cx) {
+                    Poll::Ready(Err(err)) => Poll::Ready(Err(err.into())),
+                    Poll::Ready(Ok(())) | Poll::Pending => Poll::Pending,
+                },
             };
         }
     });
