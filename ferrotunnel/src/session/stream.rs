@@ -4,9 +4,11 @@
 //! (`tokio_util::compat`) zeroes the *whole* free space of the caller's buffer on every read to
 //! get one. hyper offers its whole spare read buffer, which grows to hundreds of KiB on a large
 //! body, so a download spent a fifth of the server's CPU zeroing memory that the next read would
-//! overwrite. This bridge zeroes at most [`MAX_READ`] bytes per read, and only bytes never
-//! zeroed before: a buffer that is already initialised (such as `tokio::io::copy`'s) costs
-//! nothing.
+//! overwrite. This bridge zeroes only bytes never zeroed before (a buffer that is already
+//! initialised costs nothing), and at most as many as the stream is likely to deliver: it starts
+//! at [`MIN_READ`] and doubles, up to [`MAX_READ`], each time a read fills what it asked for.
+//! A stream that carries only a request and a response head thus zeroes one page per read,
+//! not sixteen.
 
 use std::{
     io,
@@ -17,17 +19,26 @@ use std::{
 use futures::{AsyncRead as _, AsyncWrite as _};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// What a stream's first read asks yamux for: one page.
+const MIN_READ: usize = 4 * 1024;
 /// The most one read asks yamux for. yamux frames carry at most 64 KiB (see `SessionConfig`),
 /// so a larger read would rarely be filled.
 const MAX_READ: usize = 64 * 1024;
 
 /// A stream of a session, as a tokio `AsyncRead + AsyncWrite`.
 #[derive(Debug)]
-pub(crate) struct SessionStream(yamux::Stream);
+pub(crate) struct SessionStream {
+    stream: yamux::Stream,
+    /// How much the next read asks for.
+    next_read: usize,
+}
 
 impl SessionStream {
     pub(super) fn new(stream: yamux::Stream) -> Self {
-        Self(stream)
+        Self {
+            stream,
+            next_read: MIN_READ,
+        }
     }
 }
 
@@ -37,9 +48,12 @@ impl AsyncRead for SessionStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let want = buf.remaining().min(MAX_READ);
-        let n = ready!(Pin::new(&mut self.0).poll_read(cx, buf.initialize_unfilled_to(want)))?;
+        let want = buf.remaining().min(self.next_read);
+        let n = ready!(Pin::new(&mut self.stream).poll_read(cx, buf.initialize_unfilled_to(want)))?;
         buf.advance(n);
+        if n == want && want == self.next_read {
+            self.next_read = (self.next_read * 2).min(MAX_READ);
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -50,14 +64,14 @@ impl AsyncWrite for SessionStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_close(cx)
+        Pin::new(&mut self.stream).poll_close(cx)
     }
 }
