@@ -210,7 +210,12 @@ fn http_get(ingress: SocketAddr, host: &str, path: &str) -> (u16, String) {
     stream
         .read_to_end(&mut response)
         .expect("read the response");
-    let response = String::from_utf8_lossy(&response);
+    parse_response(&response)
+}
+
+/// The status and body of a whole HTTP/1.1 response read until the server closed.
+fn parse_response(response: &[u8]) -> (u16, String) {
+    let response = String::from_utf8_lossy(response);
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     let status = head
         .split_whitespace()
@@ -609,14 +614,7 @@ fn https_get(ingress: SocketAddr, ca: &TempFile, host: &str, path: &str) -> (u16
     if let Err(err) = tls.read_to_end(&mut response) {
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
     }
-    let response = String::from_utf8_lossy(&response);
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {response:?}"));
-    (status, body.to_owned())
+    parse_response(&response)
 }
 
 #[test]

@@ -205,25 +205,32 @@ impl Visitor {
     ) -> (StatusCode, HeaderMap, String) {
         let request = self.request(host, method, path, full(body));
         let response = self.send(request).await;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("response body")
-            .to_bytes();
-        (
-            status,
-            headers,
-            String::from_utf8_lossy(&bytes).into_owned(),
-        )
+        read_response(response).await
     }
 
     pub async fn get(&self, host: &str, path: &str) -> (StatusCode, String) {
         let (status, _, body) = self.call(host, "GET", path, b"").await;
         (status, body)
     }
+}
+
+/// Reads a whole response: status, headers and the body as text.
+pub async fn read_response(
+    response: http::Response<hyper::body::Incoming>,
+) -> (StatusCode, HeaderMap, String) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("response body")
+        .to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 pub fn full(bytes: &'static [u8]) -> TestBody {
@@ -488,19 +495,7 @@ impl HttpsVisitor {
             .await
             .expect("the HTTPS ingress answers within 10 s")
             .expect("the HTTPS ingress answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("response body")
-            .to_bytes();
-        (
-            status,
-            headers,
-            String::from_utf8_lossy(&bytes).into_owned(),
-        )
+        read_response(response).await
     }
 
     pub async fn get(&self, host: &str, path: &str) -> (StatusCode, String) {
