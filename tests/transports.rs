@@ -106,6 +106,24 @@ impl Through<'_> {
 
 /// A GET, a POST with a body of several WebSocket messages, and a non-200 status with a custom
 /// header all reach the local service behind `host` and come back intact.
+/// After a client failed, the server still takes a good one at `url` (trusting `pki`'s CA),
+/// and serves its tunnel.
+async fn a_good_client_still_serves(
+    server: &ServerHandle,
+    url: String,
+    pki: &TestPki,
+    local: SocketAddr,
+) {
+    let client = start_within(client_at(server, url, "good", local).ca_pem(pki.ca_pem.clone()))
+        .await
+        .expect("a good client connects afterwards");
+    let (status, _) = Through::Http(&Visitor::new(server.http_addr()))
+        .get("good.localhost", "/hello")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    drop(client);
+}
+
 async fn assert_tunnel_serves(through: Through<'_>, host: &str) {
     let (status, _, body) = through.call(host, "GET", "/hello", b"").await;
     assert_eq!(
@@ -286,16 +304,7 @@ async fn a_client_with_the_wrong_ca_fails_with_a_certificate_error() {
 
     // The server carries on: the right CA connects.
     let url = format!("tls://127.0.0.1:{}", server.control_addr().port());
-    let _client = start_within(client_at(&server, url, "good", local).ca_pem(pki.ca_pem.clone()))
-        .await
-        .expect("the right CA connects");
-    assert_eq!(
-        Through::Http(&Visitor::new(server.http_addr()))
-            .get("good.localhost", "/hello")
-            .await
-            .0,
-        StatusCode::OK
-    );
+    a_good_client_still_serves(&server, url, &pki, local).await;
 }
 
 // === The wrong transport for the port ===
@@ -317,16 +326,7 @@ async fn a_plaintext_client_against_a_tls_control_port_fails_fast_and_the_server
     logs.wait_for(&["client connection failed", "tls://"], FAIL_WITHIN)
         .await;
     let url = format!("tls://localhost:{}", server.control_addr().port());
-    let _client = start_within(client_at(&server, url, "good", local).ca_pem(pki.ca_pem.clone()))
-        .await
-        .expect("a tls:// client connects afterwards");
-    assert_eq!(
-        Through::Http(&Visitor::new(server.http_addr()))
-            .get("good.localhost", "/hello")
-            .await
-            .0,
-        StatusCode::OK
-    );
+    a_good_client_still_serves(&server, url, &pki, local).await;
 }
 
 #[tokio::test]

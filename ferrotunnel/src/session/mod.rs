@@ -5,6 +5,10 @@
 //! channel, and receive inbound streams from a bounded queue that the driver fills without ever
 //! waiting: when the queue is full the stream is dropped (the peer sees a reset), so a slow
 //! consumer can never stall the session.
+//!
+//! Under the connection sits [`batch`]: frames are read from a buffer and collected for writing,
+//! and the driver writes them out once per wake-up, when yamux has nothing more to do. Each
+//! stream reaches the rest of the crate as a [`SessionStream`], a tokio reader and writer.
 
 use std::{
     future::poll_fn,
