@@ -1,22 +1,43 @@
 //! The visitors' side: the ingress stack and the HTTP server that runs it.
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use http::{Request, Response};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::{
+    body::Incoming,
+    server::conn::{http1, http2},
+};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto, graceful::GracefulShutdown},
+    server::conn::auto,
 };
-use tokio::{net::TcpListener, sync::Semaphore};
-use tokio_util::sync::CancellationToken;
+use pin_project::pin_project;
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
+use tokio_util::{
+    sync::{CancellationToken, WaitForCancellationFutureOwned},
+    task::TaskTracker,
+};
 use tower::{
     ServiceBuilder, ServiceExt,
     util::{BoxCloneSyncService, Oneshot},
 };
 
-use crate::{BoxError, transport::Acceptor};
+use crate::{
+    BoxError,
+    transport::{BoxFuture, BoxIo, TlsAcceptor},
+};
 
 use super::{
     HttpService, IngressService, ServerConfig, TunnelBody, TunnelService,
@@ -27,6 +48,7 @@ use super::{
     rescue,
     resolve::{ResolveTunnelLayer, VisitorAddr},
     sessions::Sessions,
+    speaks::Speaks,
 };
 
 /// Builds the ingress stack, outermost first.
@@ -52,9 +74,14 @@ pub(super) fn stack(
 #[derive(Debug)]
 pub(super) struct Listener {
     pub(super) tcp: TcpListener,
-    /// Plain TCP for `http`, TLS for `https`.
-    pub(super) acceptor: Arc<dyn Acceptor>,
-    pub(super) scheme: &'static str,
+    /// `None` for `http`, the HTTPS acceptor for `https`.
+    pub(super) tls: Option<TlsAcceptor>,
+}
+
+impl Listener {
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
 }
 
 /// Serves visitors until `stop` is cancelled, then lets requests in flight finish within the
@@ -65,19 +92,8 @@ pub(super) async fn serve(
     config: Arc<ServerConfig>,
     stop: CancellationToken,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        .max_buf_size(config.max_header_size);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX));
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
-
+    let servers = Arc::new(HttpServers::new(&config));
+    let connections = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.max_visitor_connections));
     loop {
         // Take a slot before accepting: past the limit, visitors wait in the kernel's backlog.
@@ -100,39 +116,186 @@ pub(super) async fn serve(
                 continue;
             }
         };
-        let _ = tcp.set_nodelay(true);
         let service = VisitorConnection {
             ingress: ingress.clone(),
             visitor,
-            scheme: listener.scheme,
+            scheme: listener.scheme(),
         };
-        let (builder, watcher, acceptor) = (
-            builder.clone(),
-            graceful.watcher(),
-            listener.acceptor.clone(),
-        );
+        let (servers, tls, stop) = (servers.clone(), listener.tls.clone(), stop.clone());
         let handshake_timeout = config.header_read_timeout;
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _slot = slot;
-            let io = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(io)) => io,
+            let opened = tokio::time::timeout(handshake_timeout, open(tcp, tls)).await;
+            let (io, speaks) = match opened {
+                Ok(Ok(Some(opened))) => opened,
+                Ok(Ok(None)) => {
+                    return tracing::debug!(%visitor, "visitor left before sending a request");
+                }
                 Ok(Err(err)) => {
                     return tracing::debug!(%visitor, error = %err, "visitor handshake failed");
                 }
                 Err(_) => return tracing::debug!(%visitor, "visitor handshake timed out"),
             };
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-            if let Err(err) = watcher.watch(connection).await {
+            if let Err(err) = servers.serve(io, speaks, service, stop).await {
                 tracing::debug!(%visitor, error = %err, "visitor connection ended with an error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(config.grace_period, graceful.shutdown())
+    connections.close();
+    if tokio::time::timeout(config.grace_period, connections.wait())
         .await
         .is_err()
     {
         tracing::warn!(grace = ?config.grace_period, "requests still in flight after the grace period; dropping them");
+    }
+}
+
+/// Runs the TLS handshake if there is one, and finds out which HTTP version the visitor speaks;
+/// `None` if a plain-TCP visitor left without sending a byte.
+async fn open(tcp: TcpStream, tls: Option<TlsAcceptor>) -> crate::Result<Option<(BoxIo, Speaks)>> {
+    match tls {
+        None => {
+            tcp.set_nodelay(true)?;
+            let (tcp, Some(speaks)) = Speaks::peek(tcp).await? else {
+                return Ok(None);
+            };
+            Ok(Some((Box::new(tcp), speaks)))
+        }
+        Some(tls) => {
+            let stream = tls.handshake(tcp).await?;
+            let speaks = Speaks::from_alpn(stream.get_ref().1.alpn_protocol());
+            Ok(Some((Box::new(stream), speaks)))
+        }
+    }
+}
+
+/// hyper's server for each HTTP version, configured once per listener.
+struct HttpServers {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    /// For visitors whose version [`Speaks`] could not tell: reads the first bytes to decide.
+    detect: auto::Builder<TokioExecutor>,
+}
+
+impl HttpServers {
+    fn new(config: &ServerConfig) -> Self {
+        let max_header_list = u32::try_from(config.max_header_size).unwrap_or(u32::MAX);
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .max_buf_size(config.max_header_size);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(max_header_list);
+        let mut detect = auto::Builder::new(TokioExecutor::new());
+        detect
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .max_buf_size(config.max_header_size);
+        detect
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(max_header_list);
+        Self {
+            http1,
+            http2,
+            detect,
+        }
+    }
+
+    /// Serves one visitor connection until it ends; once `stop` is cancelled, the connection
+    /// finishes the requests in flight and takes no more.
+    fn serve(
+        &self,
+        io: BoxIo,
+        speaks: Speaks,
+        service: VisitorConnection,
+        stop: CancellationToken,
+    ) -> BoxFuture<Result<(), BoxError>> {
+        let io = TokioIo::new(io);
+        match speaks {
+            Speaks::Http1 => {
+                let connection = self.http1.serve_connection(io, service).with_upgrades();
+                Box::pin(async move { Ok(UntilStopped::new(connection, stop).await?) })
+            }
+            Speaks::Http2 => {
+                let connection = self.http2.serve_connection(io, service);
+                Box::pin(async move { Ok(UntilStopped::new(connection, stop).await?) })
+            }
+            Speaks::Undecided => {
+                let connection = self
+                    .detect
+                    .serve_connection_with_upgrades(io, service)
+                    .into_owned();
+                Box::pin(UntilStopped::new(connection, stop))
+            }
+        }
+    }
+}
+
+/// Drives a connection; once `stop` is cancelled, asks it to shut down gracefully (finish the
+/// requests in flight, take no more) and drives it to the end.
+#[pin_project]
+struct UntilStopped<C> {
+    #[pin]
+    connection: C,
+    #[pin]
+    stop: WaitForCancellationFutureOwned,
+    stopping: bool,
+}
+
+impl<C> UntilStopped<C> {
+    fn new(connection: C, stop: CancellationToken) -> Self {
+        Self {
+            connection,
+            stop: stop.cancelled_owned(),
+            stopping: false,
+        }
+    }
+}
+
+impl<C: GracefulShutdown> Future for UntilStopped<C> {
+    type Output = C::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        let mut this = self.project();
+        if !*this.stopping && this.stop.poll(cx).is_ready() {
+            *this.stopping = true;
+            this.connection.as_mut().shut_down();
+        }
+        this.connection.poll(cx)
+    }
+}
+
+/// hyper's and hyper-util's connections, which all have a `graceful_shutdown` of their own.
+trait GracefulShutdown: Future {
+    /// Finish the requests in flight, take no more.
+    fn shut_down(self: Pin<&mut Self>);
+}
+
+type VisitorIo = TokioIo<BoxIo>;
+
+impl GracefulShutdown for http1::UpgradeableConnection<VisitorIo, VisitorConnection> {
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl GracefulShutdown for http2::Connection<VisitorIo, VisitorConnection, TokioExecutor> {
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl GracefulShutdown
+    for auto::UpgradeableConnection<'_, VisitorIo, VisitorConnection, TokioExecutor>
+{
+    fn shut_down(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
     }
 }
 

@@ -37,11 +37,13 @@ mod control;
 mod forwarded;
 mod ingress;
 mod plugins;
+mod pool;
 mod registry;
 mod rescue;
 mod resolve;
 mod routing;
 mod sessions;
+mod speaks;
 mod tunnel_service;
 
 pub use plugins::HttpService;
@@ -409,14 +411,12 @@ impl Server {
         ));
         let mut listeners = vec![ingress::Listener {
             tcp: http,
-            acceptor: Arc::new(TcpAcceptor),
-            scheme: "http",
+            tls: None,
         }];
         if let Some((tcp, tls)) = https {
             listeners.push(ingress::Listener {
                 tcp,
-                acceptor: Arc::new(tls.https_acceptor()),
-                scheme: "https",
+                tls: Some(tls.https_acceptor()),
             });
         }
         let visitors: Vec<_> = listeners

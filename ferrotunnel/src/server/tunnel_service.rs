@@ -2,43 +2,34 @@
 //! stream of the tunnel's session.
 //!
 //! Each session has a pool of HTTP/1.1 connections, each a yamux stream to the client (see
-//! `connector`). Pooled streams are keyed by tunnel and visitor IP address, so a stream only
-//! ever carries one tunnel's traffic from one visitor address.
+//! `pool`). Pooled streams are keyed by tunnel and visitor IP address, so a stream only ever
+//! carries one tunnel's traffic from one visitor address.
 
 use std::{
     fmt,
     future::Future,
-    net::IpAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 
-use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::BodyExt;
-use hyper_util::{
-    client::legacy::Client as HttpClient,
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-};
+use http::{Request, Response, StatusCode, Version};
+use hyper_util::rt::TokioIo;
 
-use super::{TunnelBody, connector::StreamConnector, forwarded, resolve::VisitorAddr};
+use super::{TunnelBody, forwarded, pool::StreamPool, resolve::VisitorAddr};
 use crate::{BoxError, Error, protocol::ClientId, session::SessionHandle};
-
-/// How long an idle pooled stream is kept.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// One connected client session, as the ingress sees it.
 pub(crate) struct SessionLink {
     session: SessionHandle,
     client_id: ClientId,
-    http: HttpClient<StreamConnector, TunnelBody>,
+    pool: StreamPool,
 }
 
 impl SessionLink {
-    /// `max_streams` bounds the idle streams kept per tunnel and visitor address: the session
-    /// bounds all its streams anyway, and a smaller pool than the visitor's concurrency would
-    /// close and reopen streams (and the client's local connections) under steady load.
+    /// `max_streams` bounds the idle streams kept per tunnel and visitor address (see
+    /// [`StreamPool::new`]).
     pub(crate) fn new(
         session: SessionHandle,
         client_id: ClientId,
@@ -46,18 +37,11 @@ impl SessionLink {
         reply_timeout: Duration,
         max_streams: usize,
     ) -> Self {
-        let connector = StreamConnector::new(session.clone(), max_frame_size, reply_timeout);
-        let http = HttpClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(max_streams)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .set_host(false)
-            .build(connector);
+        let pool = StreamPool::new(session.clone(), max_frame_size, reply_timeout, max_streams);
         Self {
             session,
             client_id,
-            http,
+            pool,
         }
     }
 
@@ -88,7 +72,7 @@ pub struct TunnelContext {
 
 #[derive(Debug)]
 struct TunnelInner {
-    name: String,
+    name: Arc<str>,
     public_url: String,
     session: Arc<SessionLink>,
 }
@@ -97,7 +81,7 @@ impl TunnelContext {
     pub(crate) fn new(name: String, public_url: String, session: Arc<SessionLink>) -> Self {
         Self {
             inner: Arc::new(TunnelInner {
-                name,
+                name: name.into(),
                 public_url,
                 session,
             }),
@@ -171,16 +155,12 @@ async fn forward(
     let visitor_upgrade =
         forwarded::is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
 
-    *request.uri_mut() = pool_uri(tunnel.name(), visitor, request.uri())?;
     *request.version_mut() = Version::HTTP_11;
 
-    let sent = tunnel.inner.session.http.request(request);
-    let mut response = match tokio::time::timeout(timeout, sent).await {
-        Err(_) => return Err(Error::ResponseTimeout(timeout).into()),
-        Ok(Err(err)) if err.is_connect() => return Err(err.into()),
-        Ok(Err(err)) => return Err(Error::LocalReset(err.into()).into()),
-        Ok(Ok(response)) => response,
-    };
+    let sent = (tunnel.inner.session.pool).send(tunnel.inner.name.clone(), visitor, request);
+    let mut response = tokio::time::timeout(timeout, sent)
+        .await
+        .map_err(|_| Error::ResponseTimeout(timeout))??;
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         if let Some(visitor_upgrade) = visitor_upgrade {
@@ -193,18 +173,7 @@ async fn forward(
         }
     }
     forwarded::prepare_response(&mut response);
-    Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
-}
-
-/// The URI the pool sees: its authority is the pool key (visitor address, then tunnel name),
-/// which the connector reads back.
-fn pool_uri(tunnel: &str, visitor: Option<IpAddr>, original: &Uri) -> Result<Uri, BoxError> {
-    let path = original.path_and_query().map_or("/", |p| p.as_str());
-    Ok(format!(
-        "http://{}.{tunnel}{path}",
-        StreamConnector::visitor_key(visitor)
-    )
-    .parse()?)
+    Ok(response)
 }
 
 /// Copies bytes between the visitor's upgraded connection and the local service's.

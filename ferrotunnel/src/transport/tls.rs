@@ -431,7 +431,8 @@ impl ServerTls {
     /// [`ServerTls::https_config`]: TLS 1.2 and 1.3, ALPN `h2` and `http/1.1`.
     ///
     /// The [`BoxIo`] it yields hides the negotiated ALPN protocol, so serve it with a server
-    /// that detects HTTP/2 by its preface (hyper-util's `auto::Builder` does).
+    /// that detects HTTP/2 by its preface (hyper-util's `auto::Builder` does). The server's own
+    /// HTTPS ingress reads the ALPN protocol instead, to skip that detection.
     pub fn https_acceptor(&self) -> TlsAcceptor {
         TlsAcceptor {
             inner: tokio_rustls::TlsAcceptor::from(self.https.clone()),
@@ -497,21 +498,29 @@ impl fmt::Debug for TlsAcceptor {
     }
 }
 
+impl TlsAcceptor {
+    /// Runs the handshake on one accepted connection, keeping the TLS stream's type so that
+    /// the caller can read what was negotiated (the HTTPS ingress reads the ALPN protocol).
+    pub(crate) async fn handshake(
+        self,
+        tcp: TcpStream,
+    ) -> Result<tokio_rustls::server::TlsStream<TcpStream>> {
+        // Control frames and small responses must not wait for Nagle's algorithm.
+        tcp.set_nodelay(true)?;
+        let peer = tcp
+            .peer_addr()
+            .map_or_else(|_| "a client".to_owned(), |addr| addr.to_string());
+        self.inner
+            .accept(tcp)
+            .await
+            .map_err(|err| server_handshake_error(&err, &peer, self.side))
+    }
+}
+
 impl Acceptor for TlsAcceptor {
     fn accept(&self, tcp: TcpStream) -> BoxFuture<Result<BoxIo>> {
-        let (acceptor, side) = (self.inner.clone(), self.side);
-        Box::pin(async move {
-            // Control frames and small responses must not wait for Nagle's algorithm.
-            tcp.set_nodelay(true)?;
-            let peer = tcp
-                .peer_addr()
-                .map_or_else(|_| "a client".to_owned(), |addr| addr.to_string());
-            let tls = acceptor
-                .accept(tcp)
-                .await
-                .map_err(|err| server_handshake_error(&err, &peer, side))?;
-            Ok(Box::new(tls) as BoxIo)
-        })
+        let this = self.clone();
+        Box::pin(async move { Ok(Box::new(this.handshake(tcp).await?) as BoxIo) })
     }
 }
 

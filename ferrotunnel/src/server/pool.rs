@@ -1,0 +1,281 @@
+//! [`StreamPool`]: one session's HTTP/1.1 connections to its client, each over one stream.
+//!
+//! A request takes an idle connection of the same tunnel and visitor address, or opens a new
+//! stream (see `connector`). The connection goes back to the pool when its response body has
+//! ended, so a stream only ever carries one tunnel's traffic from one visitor address, and
+//! under steady load no request opens a stream (nor the client a local connection).
+//!
+//! This replaces hyper-util's pooled client, which did the same job with what a general client
+//! needs and a tunnel does not: a URI as the pool key (formatted and parsed for every request),
+//! a task spawned per request to wait for the connection to become idle, boxed futures.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, Weak},
+    task::{Context, Poll, ready},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::{body::Incoming, client::conn::http1};
+use hyper_util::rt::TokioIo;
+
+use super::{TunnelBody, connector};
+use crate::{BoxError, Error, session::SessionHandle};
+
+/// How long an idle connection is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+type Sender = http1::SendRequest<TunnelBody>;
+
+/// One session's pool of HTTP/1.1 connections over its streams.
+#[derive(Debug)]
+pub(crate) struct StreamPool {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    session: SessionHandle,
+    max_frame_size: usize,
+    reply_timeout: Duration,
+    /// The most idle connections kept per key.
+    max_idle: usize,
+    idle: Mutex<HashMap<PoolKey, Vec<Idle>>>,
+}
+
+/// Which requests may share a connection: those of one tunnel from one visitor address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PoolKey {
+    tunnel: Arc<str>,
+    visitor: Option<IpAddr>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: Sender,
+    since: Instant,
+}
+
+impl StreamPool {
+    /// `max_idle` bounds the idle connections kept per tunnel and visitor address: the session
+    /// bounds all its streams anyway, and a pool smaller than the visitors' concurrency would
+    /// close and reopen streams (and the client's local connections) under steady load.
+    pub(crate) fn new(
+        session: SessionHandle,
+        max_frame_size: usize,
+        reply_timeout: Duration,
+        max_idle: usize,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            session,
+            max_frame_size,
+            reply_timeout,
+            max_idle,
+            idle: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(sweep(Arc::downgrade(&shared)));
+        Self { shared }
+    }
+
+    /// Sends `request` to the client for `tunnel` and returns the response head; the body
+    /// streams on. Errors are this crate's [`Error`]s, boxed: a refused or failed stream as
+    /// the connector reports it, and [`Error::LocalReset`] when the connection fails mid-way.
+    pub(crate) async fn send(
+        &self,
+        tunnel: Arc<str>,
+        visitor: Option<IpAddr>,
+        mut request: Request<TunnelBody>,
+    ) -> Result<Response<TunnelBody>, BoxError> {
+        if request.method() != Method::CONNECT {
+            to_origin_form(request.uri_mut());
+        }
+        let key = PoolKey { tunnel, visitor };
+        let mut pooled = self.shared.check_out(&key);
+        loop {
+            let reused = pooled.is_some();
+            let mut sender = match pooled.take() {
+                Some(sender) => sender,
+                None => self.connect(&key).await?,
+            };
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(self.shared.clone().track(key, sender, response)),
+                Err(mut failed) => match failed.take_message() {
+                    // An idle connection that the other side closed before it took the request:
+                    // the request is untouched, so it goes on a new stream.
+                    Some(unsent) if reused => request = unsent,
+                    _ => return Err(Error::LocalReset(failed.into_error().into()).into()),
+                },
+            }
+        }
+    }
+
+    async fn connect(&self, key: &PoolKey) -> Result<Sender, BoxError> {
+        let shared = &self.shared;
+        let stream = connector::open_stream(
+            &shared.session,
+            &key.tunnel,
+            key.visitor,
+            shared.max_frame_size,
+            shared.reply_timeout,
+        )
+        .await?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|err| Error::LocalReset(err.into()))?;
+        let tunnel = key.tunnel.clone();
+        tokio::spawn(async move {
+            if let Err(err) = connection.with_upgrades().await {
+                tracing::debug!(%tunnel, error = %err, "tunnel stream connection failed");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+impl Shared {
+    /// An idle connection for `key` that can take a request now, if there is one. Drops the
+    /// closed and the expired on the way.
+    fn check_out(&self, key: &PoolKey) -> Option<Sender> {
+        let mut idle = self.lock();
+        let list = idle.get_mut(key)?;
+        let now = Instant::now();
+        list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < IDLE_TIMEOUT);
+        // The most recently used first: the likeliest to be alive and warm.
+        let sender = list
+            .iter()
+            .rposition(|i| i.sender.is_ready())
+            .map(|at| list.swap_remove(at).sender);
+        if list.is_empty() {
+            idle.remove(key);
+        }
+        sender
+    }
+
+    fn check_in(&self, key: PoolKey, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.lock();
+        let list = idle.entry(key).or_default();
+        if list.len() < self.max_idle {
+            list.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// The response, with its connection going back to the pool when the body ends. A `101`
+    /// hands the connection to the upgrade, so it never comes back.
+    fn track(
+        self: Arc<Self>,
+        key: PoolKey,
+        sender: Sender,
+        response: Response<Incoming>,
+    ) -> Response<TunnelBody> {
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return response.map(|body| body.map_err(BoxError::from).boxed_unsync());
+        }
+        let mut ticket = Some(Ticket {
+            pool: self,
+            key,
+            sender,
+        });
+        if response.body().is_end_stream() {
+            Ticket::redeem(&mut ticket);
+        }
+        response.map(|inner| PooledBody { inner, ticket }.boxed_unsync())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<PoolKey, Vec<Idle>>> {
+        // No code path panics while holding the lock, but never turn one panic into many.
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Drops expired and closed connections now and then, until the pool is gone.
+async fn sweep(pool: Weak<Shared>) {
+    let period = IDLE_TIMEOUT / 3;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        ticks.tick().await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        let now = Instant::now();
+        pool.lock().retain(|_, list| {
+            list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < IDLE_TIMEOUT);
+            !list.is_empty()
+        });
+    }
+}
+
+/// A connection on loan to one response.
+struct Ticket {
+    pool: Arc<Shared>,
+    key: PoolKey,
+    sender: Sender,
+}
+
+impl Ticket {
+    fn redeem(ticket: &mut Option<Self>) {
+        if let Some(Ticket { pool, key, sender }) = ticket.take() {
+            pool.check_in(key, sender);
+        }
+    }
+}
+
+/// A response body that returns its connection to the pool once it has ended. A body dropped
+/// before its end takes the connection with it, which closes the stream.
+struct PooledBody {
+    inner: Incoming,
+    ticket: Option<Ticket>,
+}
+
+impl Body for PooledBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            // hyper's server stops polling a body that says it has ended, so look after
+            // every frame rather than wait for a `None` that may never be asked for.
+            Some(Ok(_)) if self.inner.is_end_stream() => Ticket::redeem(&mut self.ticket),
+            Some(Ok(_)) => {}
+            None => Ticket::redeem(&mut self.ticket),
+            Some(Err(_)) => self.ticket = None,
+        }
+        Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Puts `uri` in origin form (`/path?query`), which is what an HTTP/1.1 request to an origin
+/// server carries, whatever form the visitor used.
+fn to_origin_form(uri: &mut Uri) {
+    if uri.scheme().is_none() && uri.authority().is_none() {
+        return;
+    }
+    *uri = uri
+        .path_and_query()
+        .map_or_else(|| Uri::from_static("/"), |path| Uri::from(path.clone()));
+}

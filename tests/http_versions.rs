@@ -1,0 +1,226 @@
+//! Visitors speak HTTP/1.1 or HTTP/2, and the ingress tells which before hyper reads a byte:
+//! by ALPN over TLS, by peeking at the first bytes over plain TCP (h2c with prior knowledge),
+//! and by hyper-util's detection when those bytes are too few to tell.
+
+mod support;
+
+use std::{
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use http::{Request, StatusCode, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use support::*;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+};
+
+/// One HTTP/2 `GET` over `io`, with `:authority` `host`; the status, version and body.
+async fn h2_get<T>(io: T, host: &str, path: &str) -> (StatusCode, Version, String)
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let request = Request::get(format!("http://{host}{path}"))
+        .body(full(b""))
+        .expect("request");
+    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+        .await
+        .expect("the ingress answers within 10 s")
+        .expect("the ingress answers over HTTP/2");
+    let version = response.version();
+    let (status, _, body) = read_response(response).await;
+    (status, version, body)
+}
+
+#[tokio::test]
+async fn h2c_visitors_with_prior_knowledge_are_served_over_plain_http() {
+    init_tracing();
+    let local = serve(local_service()).await;
+    let server = start_server().await;
+    let client = start_client(&server, "app", local).await;
+    let host = format!("app.localhost:{}", server.http_addr().port());
+
+    let tcp = TcpStream::connect(server.http_addr())
+        .await
+        .expect("connect");
+    let (status, version, body) = h2_get(tcp, &host, "/hello").await;
+    assert_eq!(
+        (status, version, body.as_str()),
+        (
+            StatusCode::OK,
+            Version::HTTP_2,
+            "hello from the local service"
+        )
+    );
+    // HTTP/1.1 on the same port still works.
+    let (status, body) = Visitor::new(server.http_addr())
+        .get("app.localhost", "/hello")
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "hello from the local service")
+    );
+
+    client.shutdown().await.expect("client stops cleanly");
+    server.shutdown().await;
+}
+
+/// Writes at most `first` bytes in its first write, so that the HTTP/2 preface leaves in two
+/// pieces (`TCP_NODELAY` is on, so usually in two segments too). Whether the server's peek sees
+/// one piece or both, the visitor must be served.
+struct SplitFirstWrite {
+    tcp: TcpStream,
+    first: Option<usize>,
+}
+
+impl AsyncRead for SplitFirstWrite {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SplitFirstWrite {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let len = match self.first {
+            Some(first) => first.min(buf.len()),
+            None => buf.len(),
+        };
+        let written = Pin::new(&mut self.tcp).poll_write(cx, &buf[..len]);
+        if let Poll::Ready(Ok(_)) = written {
+            self.first = None;
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn an_h2c_preface_that_arrives_in_pieces_is_still_http2() {
+    init_tracing();
+    let local = serve(local_service()).await;
+    let server = start_server().await;
+    let client = start_client(&server, "app", local).await;
+    let host = format!("app.localhost:{}", server.http_addr().port());
+
+    for first in [1, 5, 23] {
+        let tcp = TcpStream::connect(server.http_addr())
+            .await
+            .expect("connect");
+        tcp.set_nodelay(true).expect("nodelay");
+        let split = SplitFirstWrite {
+            tcp,
+            first: Some(first),
+        };
+        let (status, version, body) = h2_get(split, &host, "/hello").await;
+        assert_eq!(
+            (status, version, body.as_str()),
+            (
+                StatusCode::OK,
+                Version::HTTP_2,
+                "hello from the local service"
+            ),
+            "preface split after {first} bytes"
+        );
+    }
+
+    client.shutdown().await.expect("client stops cleanly");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn https_visitors_get_the_version_they_chose_by_alpn() {
+    init_tracing();
+    let pki = TestPki::new();
+    let local = serve(local_service()).await;
+    let server = server_builder()
+        .https(loopback(), pki.server_tls())
+        .build()
+        .expect("server config")
+        .start()
+        .await
+        .expect("server starts");
+    let https = server.https_addr().expect("the HTTPS ingress is up");
+    let client = start_client(&server, "app", local).await;
+    let host = format!("app.localhost:{}", https.port());
+    let versions = [&rustls::version::TLS13];
+
+    let h2 = tls_connect(https, "localhost", pki.client_config(&versions, &[b"h2"]))
+        .await
+        .expect("TLS handshake");
+    assert_eq!(h2.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (status, version, body) = h2_get(h2, &host, "/hello").await;
+    assert_eq!(
+        (status, version, body.as_str()),
+        (
+            StatusCode::OK,
+            Version::HTTP_2,
+            "hello from the local service"
+        )
+    );
+
+    // No ALPN at all: the server detects the version from the first bytes.
+    let no_alpn = tls_connect(https, "localhost", pki.client_config(&versions, &[]))
+        .await
+        .expect("TLS handshake");
+    assert_eq!(no_alpn.get_ref().1.alpn_protocol(), None);
+    let (status, version, _) = h2_get(no_alpn, &host, "/hello").await;
+    assert_eq!((status, version), (StatusCode::OK, Version::HTTP_2));
+
+    let (status, body) = HttpsVisitor::new(https, &pki)
+        .get("app.localhost", "/hello")
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "hello from the local service")
+    );
+
+    client.shutdown().await.expect("client stops cleanly");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_visitor_that_connects_and_leaves_costs_nothing() {
+    init_tracing();
+    let local = serve(local_service()).await;
+    let server = start_server().await;
+    let client = start_client(&server, "app", local).await;
+
+    for _ in 0..20 {
+        drop(
+            TcpStream::connect(server.http_addr())
+                .await
+                .expect("connect"),
+        );
+    }
+    let (status, _) = Visitor::new(server.http_addr())
+        .get("app.localhost", "/hello")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    client.shutdown().await.expect("client stops cleanly");
+    server.shutdown().await;
+}
