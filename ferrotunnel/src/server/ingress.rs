@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use futures::TryFutureExt;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::{
@@ -125,7 +126,9 @@ pub(super) async fn serve(
         let handshake_timeout = config.header_read_timeout;
         connections.spawn(async move {
             let _slot = slot;
-            let opened = tokio::time::timeout(handshake_timeout, open(tcp, tls)).await;
+            // Boxed, so that the handshake's state (over a KiB with TLS) is freed once it is
+            // done instead of sized into this task for the connection's lifetime.
+            let opened = tokio::time::timeout(handshake_timeout, Box::pin(open(tcp, tls))).await;
             let (io, speaks) = match opened {
                 Ok(Ok(Some(opened))) => opened,
                 Ok(Ok(None)) => {
@@ -220,11 +223,11 @@ impl HttpServers {
         match speaks {
             Speaks::Http1 => {
                 let connection = self.http1.serve_connection(io, service).with_upgrades();
-                Box::pin(async move { Ok(UntilStopped::new(connection, stop).await?) })
+                Box::pin(UntilStopped::new(connection, stop).err_into())
             }
             Speaks::Http2 => {
                 let connection = self.http2.serve_connection(io, service);
-                Box::pin(async move { Ok(UntilStopped::new(connection, stop).await?) })
+                Box::pin(UntilStopped::new(connection, stop).err_into())
             }
             Speaks::Undecided => {
                 let connection = self

@@ -19,6 +19,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use futures::TryFutureExt;
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
@@ -129,11 +130,11 @@ impl StreamPool {
             .await
             .map_err(|err| Error::LocalReset(err.into()))?;
         let tunnel = key.tunnel.clone();
-        tokio::spawn(async move {
-            if let Err(err) = connection.with_upgrades().await {
-                tracing::debug!(%tunnel, error = %err, "tunnel stream connection failed");
-            }
-        });
+        // A combinator, not an `async` block, which would hold the connection twice over in
+        // its size (before and after `with_upgrades`) for the stream's whole life.
+        tokio::spawn(connection.with_upgrades().inspect_err(move |err| {
+            tracing::debug!(%tunnel, error = %err, "tunnel stream connection failed");
+        }));
         Ok(sender)
     }
 }
