@@ -1,7 +1,7 @@
 //! Live tunnels by name.
 //!
 //! A name held by a live session cannot be taken by another client. The same client (same
-//! [`ClientId`]) reconnecting takes its names back at once, even before its old session has
+//! [`ClientId`](crate::protocol::ClientId)) reconnecting takes its names back at once, even before its old session has
 //! timed out; the old session is then closed. A tunnel whose session died without saying
 //! goodbye is remembered as *offline* (a 503 rather than a 404) until its name is claimed again.
 

@@ -1,7 +1,7 @@
 //! The one place where errors become HTTP responses.
 //!
 //! Whatever fails inside the ingress stack — resolving the tunnel, a plugin, the stream to the
-//! client, the local service — arrives here as an error. [`into_response`] walks its `source()`
+//! client, the local service — arrives here as an error. [`Rescue`] walks its `source()`
 //! chain for a FerroTunnel [`Error`] and answers with the status that names the cause and a short
 //! text body a person can act on. The local service's faults are 502/504, a missing or offline
 //! tunnel 404/503. Any other error came from a plugin: a 500 whose details go to the log only

@@ -255,16 +255,25 @@ pub(super) async fn connect(
     tokio_rustls::TlsConnector::from(config)
         .connect(server_name, tcp)
         .await
-        .map_err(|err| client_handshake_error(&err, host, port, tls))
+        .map_err(|err| client_handshake_error(&err, host, port, tls, purpose))
 }
 
-fn client_handshake_error(err: &io::Error, host: &str, port: u16, tls: &ClientTls) -> Error {
+fn client_handshake_error(
+    err: &io::Error,
+    host: &str,
+    port: u16,
+    tls: &ClientTls,
+    purpose: Purpose,
+) -> Error {
     let failed = format!("TLS handshake with {host}:{port} failed");
     let Some(tls_err) = rustls_error(err) else {
         if err.kind() == io::ErrorKind::UnexpectedEof {
+            let plain = match purpose {
+                Purpose::Tunnel => "a plain FerroTunnel port needs tcp://",
+                Purpose::WebSocket => "a plain HTTP port needs ws://",
+            };
             return Error::Tls(format!(
-                "{failed}: the server closed the connection; is this a TLS port? \
-                 (a plain FerroTunnel port needs tcp://)"
+                "{failed}: the server closed the connection; is this a TLS port? ({plain})"
             ));
         }
         return Error::Tls(format!("{failed}: {err}"));
@@ -557,4 +566,26 @@ fn server_handshake_error(err: &io::Error, peer: &str, side: Side) -> Error {
         _ => return Error::Tls(format!("{failed}: {tls_err}")),
     };
     Error::Tls(format!("{failed}: {tls_err}; {hint}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_that_hangs_up_during_the_handshake_gets_the_plain_scheme_of_its_kind() {
+        let tls = ClientTls::platform();
+        let eof = || io::Error::from(io::ErrorKind::UnexpectedEof);
+        let tunnel = client_handshake_error(&eof(), "example.com", 7000, &tls, Purpose::Tunnel);
+        assert!(
+            tunnel
+                .to_string()
+                .ends_with("(a plain FerroTunnel port needs tcp://)")
+        );
+        let ws = client_handshake_error(&eof(), "example.com", 443, &tls, Purpose::WebSocket);
+        assert!(
+            ws.to_string().ends_with("(a plain HTTP port needs ws://)"),
+            "{ws}"
+        );
+    }
 }
