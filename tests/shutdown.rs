@@ -77,3 +77,33 @@ async fn a_client_shutting_down_lets_requests_in_flight_finish() {
         .expect("task")
         .expect("clean exit");
 }
+
+#[tokio::test]
+async fn idle_and_silent_visitors_do_not_hold_up_a_shutdown() {
+    let local = serve(local_service()).await;
+    // Generous limits, so that only closing idle connections at once can end this in time.
+    let server = server_builder()
+        .grace_period(Duration::from_secs(60))
+        .header_read_timeout(Duration::from_secs(60))
+        .build()
+        .expect("server config")
+        .start()
+        .await
+        .expect("server starts");
+    let _client = start_client(&server, "idle", local).await;
+    // A connection that never sends a byte...
+    let silent = tokio::net::TcpStream::connect(server.http_addr())
+        .await
+        .expect("connect");
+    // ...and a keep-alive one, idle after its request. The server accepts in order, so once
+    // this request is answered, the silent connection is accepted too.
+    let (status, _) = Visitor::new(server.http_addr())
+        .get("idle.localhost", "/hello")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown())
+        .await
+        .expect("the shutdown does not wait for connections with no request in flight");
+    drop(silent);
+}

@@ -128,7 +128,12 @@ pub(super) async fn serve(
             let _slot = slot;
             // Boxed, so that the handshake's state (over a KiB with TLS) is freed once it is
             // done instead of sized into this task for the connection's lifetime.
-            let opened = tokio::time::timeout(handshake_timeout, Box::pin(open(tcp, tls))).await;
+            let opening = tokio::time::timeout(handshake_timeout, Box::pin(open(tcp, tls)));
+            let opened = tokio::select! {
+                opened = opening => opened,
+                // A visitor that has not sent a request yet has nothing in flight to wait for.
+                () = stop.cancelled() => return,
+            };
             let (io, speaks) = match opened {
                 Ok(Ok(Some(opened))) => opened,
                 Ok(Ok(None)) => {
