@@ -258,6 +258,34 @@ mod tests {
         assert_eq!(&buf, b"world");
     }
 
+    #[tokio::test]
+    async fn frames_larger_than_a_read_are_read_on_in_order() {
+        let ((client, _client_inbound), (_server, mut server_inbound)) = pair();
+        let sent: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut stream = client.open_stream().await.unwrap();
+        let writer = {
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                stream.write_all(&sent).await.unwrap();
+                stream.shutdown().await.unwrap();
+            })
+        };
+        let mut accepted = server_inbound.accept().await.unwrap();
+        let mut received = Vec::new();
+        // Odd-sized reads, far smaller than yamux's 64 KiB frames.
+        let mut buf = [0; 1000];
+        loop {
+            let n = accepted.read(&mut buf[..977]).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        writer.await.unwrap();
+        assert_eq!(received.len(), sent.len());
+        assert!(received == sent, "the bytes arrive in order");
+    }
+
     #[test]
     fn any_stream_limit_makes_a_valid_yamux_config() {
         for max_streams in [0, 1, 16, 512, 513, 4096, 100_000] {

@@ -1,18 +1,12 @@
 //! [`SessionStream`]: one yamux stream as a tokio `AsyncRead + AsyncWrite`.
 //!
-//! yamux speaks `futures-io`, whose readers take an initialised `&mut [u8]`. The generic bridge
-//! (`tokio_util::compat`) zeroes the *whole* free space of the caller's buffer on every read to
-//! get one. hyper offers its whole spare read buffer, which grows to hundreds of KiB on a large
-//! body, so a download spent a fifth of the server's CPU zeroing memory that the next read would
-//! overwrite. This bridge zeroes only bytes never zeroed before (a buffer that is already
-//! initialised costs nothing), and at most as many as the stream is likely to deliver: it starts
-//! at [`MIN_READ`] and doubles, up to [`MAX_READ`], each time a read fills what it asked for.
-//!
-//! The start is small because zeroing is also what makes memory resident: a stream that waits
-//! for its response body keeps hyper's 8 KiB read buffer, and a first read of a page made a page
-//! of it resident for every held stream (40 MB of the server's 340 MB holding 10 000 streams).
-//! A response head fits in the first read or two; a bulk body reaches 64 KiB reads within
-//! eight reads.
+//! yamux's `futures-io` reader copies into an initialised `&mut [u8]`, so a bridge that uses it
+//! must zero the caller's buffer first (`tokio_util::compat` zeroes hyper's whole spare read
+//! buffer on every read, a fifth of the server's CPU in a download). This bridge reads whole
+//! frames instead, through yamux's `futures::Stream` of [`yamux::Packet`]s, and copies each
+//! into the caller's buffer, initialised or not: nothing is zeroed, and a read touches only the
+//! bytes it delivers (which also keeps a stream that waits for its body from making hyper's
+//! read buffer resident). A frame larger than the caller's buffer is kept and read on.
 
 use std::{
     io,
@@ -20,28 +14,22 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use futures::{AsyncRead as _, AsyncWrite as _};
+use futures::{AsyncWrite as _, Stream as _};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// What a stream's first read asks yamux for: most response heads.
-const MIN_READ: usize = 512;
-/// The most one read asks yamux for. yamux frames carry at most 64 KiB (see `SessionConfig`),
-/// so a larger read would rarely be filled.
-const MAX_READ: usize = 64 * 1024;
 
 /// A stream of a session, as a tokio `AsyncRead + AsyncWrite`.
 #[derive(Debug)]
 pub(crate) struct SessionStream {
     stream: yamux::Stream,
-    /// How much the next read asks for.
-    next_read: usize,
+    /// What is left of the last frame yamux handed over: the frame, and how much of it was read.
+    unread: Option<(yamux::Packet, usize)>,
 }
 
 impl SessionStream {
     pub(super) fn new(stream: yamux::Stream) -> Self {
         Self {
             stream,
-            next_read: MIN_READ,
+            unread: None,
         }
     }
 }
@@ -52,11 +40,29 @@ impl AsyncRead for SessionStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let want = buf.remaining().min(self.next_read);
-        let n = ready!(Pin::new(&mut self.stream).poll_read(cx, buf.initialize_unfilled_to(want)))?;
-        buf.advance(n);
-        if n == want && want == self.next_read {
-            self.next_read = (self.next_read * 2).min(MAX_READ);
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let this = &mut *self;
+        let (packet, read) = loop {
+            match &mut this.unread {
+                Some(unread) => break unread,
+                None => match ready!(Pin::new(&mut this.stream).poll_next(cx)) {
+                    // The end of the stream: a read of nothing.
+                    None => return Poll::Ready(Ok(())),
+                    Some(Err(err)) => return Poll::Ready(Err(err)),
+                    // An empty frame would read as the end of the stream.
+                    Some(Ok(packet)) if packet.as_ref().is_empty() => {}
+                    Some(Ok(packet)) => this.unread = Some((packet, 0)),
+                },
+            }
+        };
+        let rest = &packet.as_ref()[*read..];
+        let n = rest.len().min(buf.remaining());
+        buf.put_slice(&rest[..n]);
+        *read += n;
+        if *read == packet.as_ref().len() {
+            this.unread = None;
         }
         Poll::Ready(Ok(()))
     }
