@@ -1,6 +1,6 @@
 //! Visitors speak HTTP/1.1 or HTTP/2, and the ingress tells which before hyper reads a byte:
-//! by ALPN over TLS, by peeking at the first bytes over plain TCP (h2c with prior knowledge),
-//! and by hyper-util's detection when those bytes are too few to tell.
+//! by ALPN over TLS, and by peeking at the first bytes over plain TCP (h2c with prior
+//! knowledge), reading them only when they are too few to tell.
 
 mod support;
 
@@ -182,13 +182,28 @@ async fn https_visitors_get_the_version_they_chose_by_alpn() {
         )
     );
 
-    // No ALPN at all: the server detects the version from the first bytes.
+    // No ALPN at all is HTTP/1.1: HTTP/2 over TLS must be asked for (RFC 9113, section 3.2).
     let no_alpn = tls_connect(https, "localhost", pki.client_config(&versions, &[]))
         .await
         .expect("TLS handshake");
     assert_eq!(no_alpn.get_ref().1.alpn_protocol(), None);
-    let (status, version, _) = h2_get(no_alpn, &host, "/hello").await;
-    assert_eq!((status, version), (StatusCode::OK, Version::HTTP_2));
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(no_alpn))
+        .await
+        .expect("HTTP/1.1 handshake");
+    tokio::spawn(connection);
+    let request = Request::get("/hello")
+        .header("host", &host)
+        .body(full(b""))
+        .expect("request");
+    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+        .await
+        .expect("the ingress answers within 10 s")
+        .expect("the ingress answers over HTTP/1.1");
+    let (status, _, body) = read_response(response).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "hello from the local service")
+    );
 
     let (status, body) = HttpsVisitor::new(https, &pki)
         .get("app.localhost", "/hello")
@@ -222,5 +237,34 @@ async fn a_visitor_that_connects_and_leaves_costs_nothing() {
     assert_eq!(status, StatusCode::OK);
 
     client.shutdown().await.expect("client stops cleanly");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn visitors_that_stall_before_a_version_is_known_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    init_tracing();
+    let server = server_builder()
+        .header_read_timeout(Duration::from_millis(300))
+        .build()
+        .expect("server config")
+        .start()
+        .await
+        .expect("server starts");
+
+    // Silent, and stalled inside the HTTP/2 preface: both wait on the header-read timeout.
+    for first in [&b""[..], b"PRI * HT"] {
+        let mut tcp = TcpStream::connect(server.http_addr())
+            .await
+            .expect("connect");
+        tcp.write_all(first).await.expect("write");
+        let mut buf = [0; 16];
+        let read = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("the server hangs up within 10 s");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+
     server.shutdown().await;
 }

@@ -17,10 +17,7 @@ use hyper::{
     body::Incoming,
     server::conn::{http1, http2},
 };
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::conn::auto,
-};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use pin_project::pin_project;
 use tokio::{
     net::{TcpListener, TcpStream},
@@ -165,7 +162,7 @@ async fn open(tcp: TcpStream, tls: Option<TlsAcceptor>) -> crate::Result<Option<
     match tls {
         None => {
             tcp.set_nodelay(true)?;
-            let (tcp, Some(speaks)) = Speaks::peek(tcp).await? else {
+            let Some((speaks, tcp)) = Speaks::of_visitor(tcp).await? else {
                 return Ok(None);
             };
             Ok(Some((Box::new(tcp), speaks)))
@@ -182,13 +179,10 @@ async fn open(tcp: TcpStream, tls: Option<TlsAcceptor>) -> crate::Result<Option<
 struct HttpServers {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
-    /// For visitors whose version [`Speaks`] could not tell: reads the first bytes to decide.
-    detect: auto::Builder<TokioExecutor>,
 }
 
 impl HttpServers {
     fn new(config: &ServerConfig) -> Self {
-        let max_header_list = u32::try_from(config.max_header_size).unwrap_or(u32::MAX);
         let mut http1 = http1::Builder::new();
         http1
             .timer(TokioTimer::new())
@@ -197,22 +191,8 @@ impl HttpServers {
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
-            .max_header_list_size(max_header_list);
-        let mut detect = auto::Builder::new(TokioExecutor::new());
-        detect
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(config.header_read_timeout)
-            .max_buf_size(config.max_header_size);
-        detect
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(max_header_list);
-        Self {
-            http1,
-            http2,
-            detect,
-        }
+            .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX));
+        Self { http1, http2 }
     }
 
     /// Serves one visitor connection until it ends; once `stop` is cancelled, the connection
@@ -233,13 +213,6 @@ impl HttpServers {
             Speaks::Http2 => {
                 let connection = self.http2.serve_connection(io, service);
                 Box::pin(UntilStopped::new(connection, stop).err_into())
-            }
-            Speaks::Undecided => {
-                let connection = self
-                    .detect
-                    .serve_connection_with_upgrades(io, service)
-                    .into_owned();
-                Box::pin(UntilStopped::new(connection, stop))
             }
         }
     }
@@ -279,7 +252,7 @@ impl<C: GracefulShutdown> Future for UntilStopped<C> {
     }
 }
 
-/// hyper's and hyper-util's connections, which all have a `graceful_shutdown` of their own.
+/// hyper's connections, which both have a `graceful_shutdown` of their own.
 trait GracefulShutdown: Future {
     /// Finish the requests in flight, take no more.
     fn shut_down(self: Pin<&mut Self>);
@@ -294,14 +267,6 @@ impl GracefulShutdown for http1::UpgradeableConnection<VisitorIo, VisitorConnect
 }
 
 impl GracefulShutdown for http2::Connection<VisitorIo, VisitorConnection, TokioExecutor> {
-    fn shut_down(self: Pin<&mut Self>) {
-        self.graceful_shutdown();
-    }
-}
-
-impl GracefulShutdown
-    for auto::UpgradeableConnection<'_, VisitorIo, VisitorConnection, TokioExecutor>
-{
     fn shut_down(self: Pin<&mut Self>) {
         self.graceful_shutdown();
     }
