@@ -218,7 +218,7 @@ async fn https_visitors_get_the_version_they_chose_by_alpn() {
 }
 
 #[tokio::test]
-async fn a_visitor_that_connects_and_leaves_costs_nothing() {
+async fn visitors_that_connect_and_leave_do_not_disturb_the_ingress() {
     init_tracing();
     let local = serve(local_service()).await;
     let server = start_server().await;

@@ -280,3 +280,22 @@ fn to_origin_form(uri: &mut Uri) {
         .path_and_query()
         .map_or_else(|| Uri::from_static("/"), |path| Uri::from(path.clone()));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_reach_the_local_service_in_origin_form() {
+        for (visitor, local) in [
+            ("/a/b?c=d", "/a/b?c=d"),
+            ("http://app.localhost:8080/a/b?c=d", "/a/b?c=d"),
+            ("https://app.localhost", "/"),
+            ("*", "*"),
+        ] {
+            let mut uri: Uri = visitor.parse().unwrap();
+            to_origin_form(&mut uri);
+            assert_eq!(uri, local, "{visitor}");
+        }
+    }
+}

@@ -157,7 +157,11 @@ async fn forward(
 
     *request.version_mut() = Version::HTTP_11;
 
-    let sent = (tunnel.inner.session.pool).send(tunnel.inner.name.clone(), visitor, request);
+    let sent = tunnel
+        .inner
+        .session
+        .pool
+        .send(tunnel.inner.name.clone(), visitor, request);
     let mut response = tokio::time::timeout(timeout, sent)
         .await
         .map_err(|_| Error::ResponseTimeout(timeout))??;
