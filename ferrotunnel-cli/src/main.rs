@@ -43,6 +43,7 @@ mod client;
 mod config;
 mod demo;
 mod duration;
+mod malloc;
 mod quickstart;
 mod server;
 mod signal;
@@ -53,11 +54,16 @@ use cli::{Cli, Command};
 /// the library, so its module paths (`ferrotunnel::client`) would pass for the library's.
 const LOG_TARGET: &str = "ferrotunnel_cli";
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    malloc::keep_freed_memory_for_reuse();
     let cli = Cli::parse();
     init_logging();
-    match run(cli.command).await {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli.command)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "error: {}", describe(&err));
