@@ -148,14 +148,11 @@ impl Shared {
         let now = Instant::now();
         list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < IDLE_TIMEOUT);
         // The most recently used first: the likeliest to be alive and warm.
-        let sender = list
-            .iter()
+        // An emptied list stays until the sweep: the connection usually comes back to it, and
+        // removing it here would hash the key once more per request.
+        list.iter()
             .rposition(|i| i.sender.is_ready())
-            .map(|at| list.swap_remove(at).sender);
-        if list.is_empty() {
-            idle.remove(key);
-        }
-        sender
+            .map(|at| list.swap_remove(at).sender)
     }
 
     fn check_in(&self, key: PoolKey, sender: Sender) {
