@@ -38,6 +38,15 @@
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! # Bulk transfers and glibc's allocator
+//!
+//! A large download allocates and frees a few hundred KiB of frame buffers per stream in
+//! bursts. With glibc's default trim threshold (128 KiB), each burst's memory goes back to the
+//! kernel and is faulted in again by the next: about a fifth of the throughput on Linux. The
+//! `ferrotunnel` binary keeps up to 4 MiB of freed memory per heap for reuse; an application
+//! that embeds this crate and moves bulk data gets the same by running with
+//! `MALLOC_TRIM_THRESHOLD_=4194304` (the measurements are in `docs/benchmarks.md`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
