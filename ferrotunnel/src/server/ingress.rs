@@ -57,7 +57,7 @@ pub(super) fn stack(
     plugins: &PluginStack,
 ) -> IngressService {
     let tunnel = HttpService::new(TunnelService::new(response_timeout));
-    let connect = HttpService::new(ConnectEndpoint::new(sessions));
+    let connect = ConnectEndpoint::new(sessions);
     let service = ServiceBuilder::new()
         // Outermost, so that every error below becomes a response here and nowhere else.
         .layer(rescue::RescueLayer)

@@ -17,7 +17,8 @@ use http::{HeaderValue, Request, Response, Uri, header::HOST, uri::PathAndQuery}
 use pin_project::pin_project;
 
 use super::{
-    HttpService, TunnelBody,
+    TunnelBody,
+    connect::ConnectEndpoint,
     registry::{Lookup, Registry},
     routing::Route,
 };
@@ -31,12 +32,12 @@ pub struct VisitorAddr(pub SocketAddr);
 #[derive(Debug, Clone)]
 pub(crate) struct ResolveTunnelLayer {
     registry: Arc<Registry>,
-    connect: HttpService,
+    connect: ConnectEndpoint,
 }
 
 impl ResolveTunnelLayer {
     /// Resolves tunnels in `registry`; client-connect requests go to `connect`.
-    pub(crate) fn new(registry: Arc<Registry>, connect: HttpService) -> Self {
+    pub(crate) fn new(registry: Arc<Registry>, connect: ConnectEndpoint) -> Self {
         Self { registry, connect }
     }
 }
@@ -58,7 +59,9 @@ impl<S> tower::Layer<S> for ResolveTunnelLayer {
 pub(crate) struct ResolveTunnel<S> {
     inner: S,
     registry: Arc<Registry>,
-    connect: HttpService,
+    /// Not boxed like the inner service: the stack is cloned for every request, and a box
+    /// would be one more allocation each time.
+    connect: ConnectEndpoint,
 }
 
 impl<S> tower::Service<Request<TunnelBody>> for ResolveTunnel<S>
@@ -79,18 +82,13 @@ where
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .or_else(|| request.uri().host())
-            .unwrap_or_default()
-            .to_owned();
-        let (name, prefix_len) = match self.registry.routing().route(&host, request.uri().path()) {
+            .unwrap_or_default();
+        let (name, prefix_len) = match self.registry.routing().route(host, request.uri().path()) {
             Route::Tunnel { name, prefix_len } => (name, prefix_len),
-            Route::Connect => {
-                // The connect endpoint is always ready: it only spawns the session.
-                return ResponseFuture::Connect(Box::pin(tower::ServiceExt::oneshot(
-                    self.connect.clone(),
-                    request,
-                )));
-            }
+            // The connect endpoint is always ready: it only spawns the session.
+            Route::Connect => return ResponseFuture::Connect(self.connect.call(request)),
             Route::Nowhere => {
+                let host = host.to_owned();
                 return ResponseFuture::Refused(Some(Error::UnknownTunnel { host, name: None }));
             }
         };
@@ -100,6 +98,7 @@ where
             Lookup::Unknown => {
                 // A path names the tunnel it asked for; a host is its own name.
                 let name = prefix_len.map(|_| name);
+                let host = host.to_owned();
                 return ResponseFuture::Refused(Some(Error::UnknownTunnel { host, name }));
             }
         };
@@ -140,7 +139,7 @@ fn strip_path_prefix<B>(request: &mut Request<B>, len: usize) {
 #[pin_project(project = ResponseFutureProj)]
 pub(crate) enum ResponseFuture<F> {
     Inner(#[pin] F),
-    Connect(#[pin] futures::future::BoxFuture<'static, Result<Response<TunnelBody>, BoxError>>),
+    Connect(#[pin] <ConnectEndpoint as tower::Service<Request<TunnelBody>>>::Future),
     Refused(Option<Error>),
 }
 

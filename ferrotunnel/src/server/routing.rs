@@ -105,11 +105,14 @@ impl Routing {
     }
 }
 
-/// `app.localhost:8080` on domain `localhost` → `app`.
+/// `app.localhost:8080` on domain `localhost` → `app`. Compares without a lowercase copy of
+/// the host: this runs for every request.
 fn subdomain(host: &str, domain: &str) -> Option<String> {
-    let host = strip_port(host).trim_end_matches('.').to_ascii_lowercase();
-    let name = host.strip_suffix(domain)?.strip_suffix('.')?;
-    (!name.is_empty() && !name.contains('.')).then(|| name.to_owned())
+    let host = strip_port(host).trim_end_matches('.');
+    let (name, suffix) = host.split_at_checked(host.len().checked_sub(domain.len())?)?;
+    let name = name.strip_suffix('.')?;
+    (suffix.eq_ignore_ascii_case(domain) && !name.is_empty() && !name.contains('.'))
+        .then(|| name.to_ascii_lowercase())
 }
 
 fn strip_port(host: &str) -> &str {
@@ -152,6 +155,9 @@ mod tests {
             ("a.b.localhost", Route::Nowhere),
             ("app.example.com", Route::Nowhere),
             ("applocalhost", Route::Nowhere),
+            ("ü.localhost", tunnel("ü", None)),
+            // The domain's length from the end falls inside "é".
+            ("éocalhost", Route::Nowhere),
             ("", Route::Nowhere),
         ] {
             assert_eq!(r.route(host, "/x"), expected, "{host}");
