@@ -147,9 +147,9 @@ impl Shared {
         let list = idle.get_mut(key)?;
         let now = Instant::now();
         list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < IDLE_TIMEOUT);
-        // The most recently used first: the likeliest to be alive and warm.
         // An emptied list stays until the sweep: the connection usually comes back to it, and
         // removing it here would hash the key once more per request.
+        // The most recently used first: the likeliest to be alive and warm.
         list.iter()
             .rposition(|i| i.sender.is_ready())
             .map(|at| list.swap_remove(at).sender)
