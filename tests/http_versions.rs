@@ -41,6 +41,27 @@ where
     (status, version, body)
 }
 
+/// One HTTP/1.1 `GET` over `io`, with `Host` `host`; the status and body.
+async fn h1_get<T>(io: T, host: &str, path: &str) -> (StatusCode, String)
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .expect("HTTP/1.1 handshake");
+    tokio::spawn(connection);
+    let request = Request::get(path)
+        .header("host", host)
+        .body(full(b""))
+        .expect("request");
+    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+        .await
+        .expect("the ingress answers within 10 s")
+        .expect("the ingress answers over HTTP/1.1");
+    let (status, _, body) = read_response(response).await;
+    (status, body)
+}
+
 #[tokio::test]
 async fn h2c_visitors_with_prior_knowledge_are_served_over_plain_http() {
     init_tracing();
@@ -187,19 +208,7 @@ async fn https_visitors_get_the_version_they_chose_by_alpn() {
         .await
         .expect("TLS handshake");
     assert_eq!(no_alpn.get_ref().1.alpn_protocol(), None);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(no_alpn))
-        .await
-        .expect("HTTP/1.1 handshake");
-    tokio::spawn(connection);
-    let request = Request::get("/hello")
-        .header("host", &host)
-        .body(full(b""))
-        .expect("request");
-    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
-        .await
-        .expect("the ingress answers within 10 s")
-        .expect("the ingress answers over HTTP/1.1");
-    let (status, _, body) = read_response(response).await;
+    let (status, body) = h1_get(no_alpn, &host, "/hello").await;
     assert_eq!(
         (status, body.as_str()),
         (StatusCode::OK, "hello from the local service")

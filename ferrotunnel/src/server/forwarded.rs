@@ -25,8 +25,9 @@ pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
         && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
-/// Rewrites a visitor's request for the local service.
-pub(crate) fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) {
+/// Rewrites a visitor's request for the local service; `true` when it asks to switch
+/// protocols (the upgrade headers are then kept).
+pub(crate) fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) -> bool {
     let scheme = request
         .extensions()
         .get::<IngressScheme>()
@@ -46,6 +47,7 @@ pub(crate) fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAdd
     }
     let headers = request.headers_mut();
     strip_hop_by_hop(headers);
+    let upgrading = upgrade.is_some();
     if let Some(upgrade) = upgrade {
         headers.insert(UPGRADE, upgrade);
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -65,6 +67,7 @@ pub(crate) fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAdd
     if let Some(host) = headers.get(HOST).cloned() {
         headers.insert(X_FORWARDED_HOST.clone(), host);
     }
+    upgrading
 }
 
 /// `ip` as text. IPv4 addresses, nearly every visitor's, are written digit by digit: `Display`
@@ -164,7 +167,7 @@ mod tests {
             ("te", "trailers"),
             ("x-end-to-end", "kept"),
         ]);
-        prepare_request(&mut req, None);
+        assert!(!prepare_request(&mut req, None), "not an upgrade");
         let h = req.headers();
         for gone in ["connection", "keep-alive", "x-secret-hop", "te"] {
             assert!(!h.contains_key(gone), "{gone} should be removed");
@@ -213,7 +216,7 @@ mod tests {
             ("upgrade", "websocket"),
         ]);
         assert!(is_upgrade(req.headers()));
-        prepare_request(&mut req, None);
+        assert!(prepare_request(&mut req, None), "an upgrade is reported");
         assert_eq!(req.headers()["upgrade"], "websocket");
         assert_eq!(req.headers()["connection"], "upgrade");
     }

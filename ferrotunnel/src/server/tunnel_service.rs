@@ -151,9 +151,8 @@ async fn forward(
         .remove::<TunnelContext>()
         .ok_or("TunnelService needs a TunnelContext: put ResolveTunnelLayer in front of it")?;
     let visitor = request.extensions().get::<VisitorAddr>().map(|v| v.0.ip());
-    forwarded::prepare_request(&mut request, visitor);
     let visitor_upgrade =
-        forwarded::is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
+        forwarded::prepare_request(&mut request, visitor).then(|| hyper::upgrade::on(&mut request));
 
     *request.version_mut() = Version::HTTP_11;
 
