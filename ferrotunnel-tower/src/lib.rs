@@ -64,6 +64,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod body;
 pub mod plugin;
+pub mod request;
 
+pub use body::{ResponseBody, refusal};
 pub use plugin::{Action, Plugin, PluginLayer, PluginService};

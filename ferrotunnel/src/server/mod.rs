@@ -19,7 +19,6 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::combinators::UnsyncBoxBody;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tower::util::BoxCloneSyncService;
@@ -31,6 +30,7 @@ use crate::{
 };
 
 mod accept;
+mod body;
 mod connect;
 mod connector;
 mod control;
@@ -46,6 +46,7 @@ mod sessions;
 mod speaks;
 mod tunnel_service;
 
+pub use body::{TunnelBody, into_tunnel_body};
 pub use plugins::HttpService;
 pub use resolve::VisitorAddr;
 pub use routing::CONNECT_PATH;
@@ -55,9 +56,6 @@ use plugins::PluginStack;
 use registry::Registry;
 use routing::{PublicUrls, Routing};
 use sessions::Sessions;
-
-/// The body type of requests and responses inside the ingress stack: any body, boxed, streaming.
-pub type TunnelBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The whole ingress stack as one cloneable service that never fails: errors are already HTTP
 /// responses. Mount it in your own HTTP server, or let [`Server`] serve it.
