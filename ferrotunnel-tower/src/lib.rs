@@ -65,6 +65,7 @@
 #![warn(missing_docs)]
 
 pub mod body;
+pub mod duration;
 pub mod plugin;
 pub mod request;
 
