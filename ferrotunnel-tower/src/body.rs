@@ -63,7 +63,7 @@ where
             ResponseBodyProj::Inner(body) => body.poll_frame(cx),
             ResponseBodyProj::Refusal(text) => text
                 .poll_frame(cx)
-                .map(|frame| frame.map(|Ok(frame)| Ok(frame))),
+                .map(|frame| frame.map(|frame| frame.map_err(|never| match never {}))),
         }
     }
 

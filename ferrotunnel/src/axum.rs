@@ -36,7 +36,7 @@ use tower::{ServiceExt, util::Oneshot};
 
 use crate::{
     BoxError,
-    server::{CONNECT_PATH, EmbeddedServer, IngressService, TunnelBody, VisitorAddr},
+    server::{CONNECT_PATH, EmbeddedServer, IngressService, ReceivedAt, TunnelBody, VisitorAddr},
 };
 
 /// The routes of a mounted server: `<path prefix>/<name>/…` for visitors (when the server has a
@@ -83,6 +83,9 @@ impl tower::Service<Request<Body>> for AxumIngress {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| VisitorAddr(info.0));
         let mut request = request.map(|body| body.map_err(BoxError::from).boxed_unsync());
+        request
+            .extensions_mut()
+            .insert(ReceivedAt(std::time::Instant::now()));
         if let Some(visitor) = visitor {
             request.extensions_mut().insert(visitor);
         }

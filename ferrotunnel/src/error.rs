@@ -96,6 +96,10 @@ pub enum Error {
     /// The local service closed or reset the connection before its response was complete.
     #[error("the local service closed the connection before it finished its response")]
     LocalReset(#[source] BoxError),
+
+    /// A start hook of the server (a plugin's) failed, so the server did not start.
+    #[error("a plugin of the server could not start: {0}")]
+    StartHook(#[source] BoxError),
 }
 
 /// Why the client could not hand a stream to its local service, as reported by the client.

@@ -113,6 +113,7 @@ async fn handshake(
             .map(|t| TunnelRequest {
                 name: t.name.clone(),
                 protocol: TunnelProtocol::Http,
+                policy: t.policy.clone(),
             })
             .collect(),
     };

@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Error, Result,
     protocol::{
-        ClientId, DEFAULT_MAX_FRAME_SIZE, Refusal, Secret, TunnelInfo, validate_tunnel_name,
+        ClientId, DEFAULT_MAX_FRAME_SIZE, PolicyRule, Refusal, Secret, TunnelInfo,
+        validate_tunnel_name,
     },
     transport::{ClientTls, ServerUrl},
 };
@@ -72,6 +73,8 @@ pub(crate) struct LocalTunnel {
     /// `None` until the server has picked a name.
     pub(crate) name: Option<String>,
     pub(crate) local_addr: String,
+    /// What the client asks the server to enforce for this tunnel, in order.
+    pub(crate) policy: Vec<PolicyRule>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +103,10 @@ pub struct ClientBuilder {
     tunnels: Vec<LocalTunnel>,
     subdomain: Option<String>,
     local_address: Option<String>,
+    /// Rules for every tunnel of the client, before each tunnel's own.
+    policy: Vec<PolicyRule>,
+    /// Rules for a tunnel not added yet (the main one, or a typo), matched up in `build`.
+    tunnel_policies: Vec<(String, PolicyRule)>,
     connect_timeout: Duration,
     handshake_timeout: Duration,
     local_connect_timeout: Duration,
@@ -127,6 +134,8 @@ impl Default for ClientBuilder {
             tunnels: Vec::new(),
             subdomain: None,
             local_address: None,
+            policy: Vec::new(),
+            tunnel_policies: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             local_connect_timeout: Duration::from_secs(10),
@@ -172,7 +181,45 @@ impl ClientBuilder {
         self.tunnels.push(LocalTunnel {
             name: Some(name.into()),
             local_addr: local_addr.into(),
+            policy: Vec::new(),
         });
+        self
+    }
+
+    /// Asks the server to enforce `rule` on every tunnel of this client, after its own
+    /// server-wide policy (which a client can only add to, never lift). Rules run in the order
+    /// added. `ferrotunnel_tower::policy` makes rules from typed policies; a server that cannot
+    /// enforce a rule refuses the tunnel with a message that names it.
+    ///
+    /// ```
+    /// use ferrotunnel::protocol::PolicyRule;
+    ///
+    /// let client = ferrotunnel::Client::builder()
+    ///     .server_url("tcp://tunnel.example.com:7835")
+    ///     .local_address("127.0.0.1:3000")
+    ///     .policy(PolicyRule::new("basic-auth", "alice:correct-horse"))
+    ///     .policy(PolicyRule::new("rate-limit", "100/min"))
+    ///     .build()?;
+    /// # Ok::<(), ferrotunnel::Error>(())
+    /// ```
+    pub fn policy(mut self, rule: impl Into<PolicyRule>) -> Self {
+        self.policy.push(rule.into());
+        self
+    }
+
+    /// Asks the server to enforce `rule` on the tunnel named `name` only (one added with
+    /// [`tunnel`](Self::tunnel), or the [`subdomain`](Self::subdomain)), after the client-wide
+    /// rules.
+    pub fn tunnel_policy(mut self, name: &str, rule: impl Into<PolicyRule>) -> Self {
+        let rule = rule.into();
+        match self
+            .tunnels
+            .iter_mut()
+            .find(|t| t.name.as_deref() == Some(name))
+        {
+            Some(tunnel) => tunnel.policy.push(rule),
+            None => self.tunnel_policies.push((name.to_owned(), rule)),
+        }
         self
     }
 
@@ -268,7 +315,14 @@ impl ClientBuilder {
         let server_url: ServerUrl = url.parse()?;
         let mut tunnels = self.tunnels;
         match (self.subdomain, self.local_address) {
-            (name, Some(local_addr)) => tunnels.insert(0, LocalTunnel { name, local_addr }),
+            (name, Some(local_addr)) => tunnels.insert(
+                0,
+                LocalTunnel {
+                    name,
+                    local_addr,
+                    policy: Vec::new(),
+                },
+            ),
             (Some(name), None) => {
                 return Err(Error::Config(format!(
                     "subdomain {name:?} has no local address to forward to"
@@ -286,6 +340,22 @@ impl ClientBuilder {
                 validate_tunnel_name(name).map_err(Error::Config)?;
             }
             validate_local_addr(&tunnel.local_addr)?;
+        }
+        for (name, rule) in self.tunnel_policies {
+            let tunnel = tunnels
+                .iter_mut()
+                .find(|t| t.name.as_deref() == Some(name.as_str()))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "policy `{}` is for tunnel {name:?}, which this client does not register",
+                        rule.name
+                    ))
+                })?;
+            tunnel.policy.push(rule);
+        }
+        for tunnel in &mut tunnels {
+            let own = std::mem::take(&mut tunnel.policy);
+            tunnel.policy = self.policy.iter().cloned().chain(own).collect();
         }
         if self.reconnect_initial.is_zero() || self.reconnect_max < self.reconnect_initial {
             return Err(Error::Config(

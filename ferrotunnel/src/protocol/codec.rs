@@ -183,8 +183,8 @@ pub(crate) fn peek_hello_version(payload: &[u8]) -> Option<u16> {
 mod tests {
     use super::*;
     use crate::protocol::{
-        ClientId, Hello, PROTOCOL_VERSION, Refusal, RefusalCode, Secret, StreamHeader, TunnelInfo,
-        TunnelProtocol, TunnelRequest, Welcome,
+        ClientId, Hello, PROTOCOL_VERSION, PolicyRule, Refusal, RefusalCode, Secret, StreamHeader,
+        TunnelInfo, TunnelProtocol, TunnelRequest, Welcome,
     };
     use proptest::prelude::*;
 
@@ -210,6 +210,7 @@ mod tests {
             Just(RefusalCode::TooManyClients),
             Just(RefusalCode::Malformed),
             Just(RefusalCode::ShuttingDown),
+            Just(RefusalCode::InvalidPolicy),
         ];
         (code, ".{0,40}").prop_map(|(code, message)| Refusal { code, message })
     }
@@ -220,10 +221,16 @@ mod tests {
     }
 
     fn any_frame() -> impl Strategy<Value = Frame> {
-        let request = proptest::option::of("[a-z0-9-]{1,20}").prop_map(|name| TunnelRequest {
-            name,
-            protocol: TunnelProtocol::Http,
-        });
+        let rule = ("[a-z-]{1,20}", ".{0,40}").prop_map(|(name, value)| PolicyRule { name, value });
+        let request = (
+            proptest::option::of("[a-z0-9-]{1,20}"),
+            proptest::collection::vec(rule, 0..4),
+        )
+            .prop_map(|(name, policy)| TunnelRequest {
+                name,
+                protocol: TunnelProtocol::Http,
+                policy,
+            });
         prop_oneof![
             (
                 any::<u16>(),

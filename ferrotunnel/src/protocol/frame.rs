@@ -86,6 +86,42 @@ pub struct TunnelRequest {
     pub name: Option<String>,
     /// What the tunnel carries.
     pub protocol: TunnelProtocol,
+    /// The policies the client asks the server to enforce for this tunnel, in the order they
+    /// run. The server builds them into the tunnel's own stack when it registers the tunnel,
+    /// after its own server-wide policy; a rule the server cannot build refuses the tunnel.
+    pub policy: Vec<PolicyRule>,
+}
+
+/// One policy a client asks for, as data: the name and value of the command-line flag that
+/// turns it on (`rate-limit` = `100/min`, `basic-auth` = `user:pass`, `compress` = ``).
+///
+/// The protocol does not know what the rules mean; the server's
+/// [`TunnelPolicy`](crate::server::TunnelPolicy) does. A value may hold a secret (a password,
+/// a token), so `Debug` shows the name only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRule {
+    /// The policy's name, as its flag is called (`rate-limit`).
+    pub name: String,
+    /// The flag's value, as the user would write it (`100/min`); empty for a switch.
+    pub value: String,
+}
+
+impl PolicyRule {
+    /// A rule named `name` with the flag value `value`.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+impl fmt::Debug for PolicyRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyRule")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a tunnel carries.
@@ -160,6 +196,9 @@ pub enum RefusalCode {
     Malformed,
     /// The server is shutting down.
     ShuttingDown,
+    /// The client asked for a tunnel policy the server cannot or will not enforce (an invalid
+    /// value, an unknown policy, or one the server does not let clients set).
+    InvalidPolicy,
 }
 
 impl RefusalCode {
@@ -173,6 +212,7 @@ impl RefusalCode {
                 | Self::InvalidName
                 | Self::TooManyTunnels
                 | Self::Malformed
+                | Self::InvalidPolicy
         )
     }
 }
@@ -305,8 +345,15 @@ mod tests {
             version: 1,
             token: Secret::new("hunter2"),
             client_id: ClientId::random(),
-            tunnels: vec![],
+            tunnels: vec![TunnelRequest {
+                name: Some("app".into()),
+                protocol: TunnelProtocol::Http,
+                policy: vec![PolicyRule::new("basic-auth", "alice:swordfish")],
+            }],
         };
-        assert!(!format!("{hello:?}").contains("hunter2"));
+        let debug = format!("{hello:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("swordfish"), "{debug}");
+        assert!(debug.contains("basic-auth"), "{debug}");
     }
 }

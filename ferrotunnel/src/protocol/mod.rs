@@ -20,11 +20,14 @@ mod io;
 
 pub use codec::{DEFAULT_MAX_FRAME_SIZE, FrameCodec, ProtocolError};
 pub use frame::{
-    ClientId, Frame, Hello, Refusal, RefusalCode, Secret, StreamHeader, StreamRefusalCode,
-    StreamReply, TunnelInfo, TunnelProtocol, TunnelRequest, Welcome, validate_tunnel_name,
+    ClientId, Frame, Hello, PolicyRule, Refusal, RefusalCode, Secret, StreamHeader,
+    StreamRefusalCode, StreamReply, TunnelInfo, TunnelProtocol, TunnelRequest, Welcome,
+    validate_tunnel_name,
 };
 pub(crate) use io::{read_hello, read_message, write_message};
 
 /// The protocol version this build speaks. A peer with another version is refused with
 /// [`RefusalCode::UnsupportedVersion`].
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// Version 2 added the tunnel's policy to [`TunnelRequest`].
+pub const PROTOCOL_VERSION: u16 = 2;

@@ -1,6 +1,7 @@
-//! The client-connect endpoint on the HTTP ingress: a client whose server URL is `ws://` or
+//! The client-connect step of the ingress stack: a client whose server URL is `ws://` or
 //! `wss://` opens its session as a WebSocket at [`CONNECT_PATH`](super::CONNECT_PATH), so one
-//! port (443, say) serves visitors and clients alike, through any HTTP proxy.
+//! port (443, say) serves visitors and clients alike, through any HTTP proxy. Every other
+//! request goes on to the inner service.
 
 use std::{
     future::{Ready, ready},
@@ -9,38 +10,95 @@ use std::{
     task::{Context, Poll},
 };
 
+use futures::future::Either;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 
-use super::{TunnelBody, resolve::VisitorAddr, sessions::Sessions};
+use super::{
+    TunnelBody, VisitorAddr, registry::Registry, routing::request_host, sessions::Sessions,
+};
 use crate::{
     BoxError, Error,
     transport::{accept_websocket, websocket_accept_key},
 };
 
+/// Applies [`ClientConnect`].
+#[derive(Debug, Clone)]
+pub(crate) struct ClientConnectLayer {
+    endpoint: ConnectEndpoint,
+    registry: Arc<Registry>,
+}
+
+impl ClientConnectLayer {
+    /// Admits client sessions into `sessions`; `registry` says which hosts are tunnels'.
+    pub(crate) fn new(sessions: Arc<Sessions>, registry: Arc<Registry>) -> Self {
+        Self {
+            endpoint: ConnectEndpoint { sessions },
+            registry,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ClientConnectLayer {
+    type Service = ClientConnect<S>;
+
+    fn layer(&self, inner: S) -> ClientConnect<S> {
+        ClientConnect {
+            inner,
+            endpoint: self.endpoint.clone(),
+            registry: self.registry.clone(),
+        }
+    }
+}
+
+/// Sends requests for the connect path (on hosts that are not a tunnel's) to the session
+/// endpoint, and every other request to the inner service.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientConnect<S> {
+    inner: S,
+    /// Not boxed like the inner service: the stack is cloned for every request, and a box
+    /// would be one more allocation each time.
+    endpoint: ConnectEndpoint,
+    registry: Arc<Registry>,
+}
+
+impl<S> tower::Service<Request<TunnelBody>> for ClientConnect<S>
+where
+    S: tower::Service<Request<TunnelBody>, Response = Response<TunnelBody>, Error = BoxError>,
+{
+    type Response = Response<TunnelBody>;
+    type Error = BoxError;
+    type Future = Either<Ready<Result<Response<TunnelBody>, BoxError>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // The endpoint is always ready: it only spawns the session.
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<TunnelBody>) -> Self::Future {
+        let routing = self.registry.routing();
+        if routing.is_connect(request_host(&request), request.uri().path()) {
+            Either::Left(self.endpoint.call(request))
+        } else {
+            Either::Right(self.inner.call(request))
+        }
+    }
+}
+
 /// Accepts client sessions over WebSocket.
 #[derive(Debug, Clone)]
-pub(crate) struct ConnectEndpoint {
+struct ConnectEndpoint {
     sessions: Arc<Sessions>,
 }
 
 impl ConnectEndpoint {
-    pub(crate) fn new(sessions: Arc<Sessions>) -> Self {
-        Self { sessions }
-    }
-}
-
-impl tower::Service<Request<TunnelBody>> for ConnectEndpoint {
-    type Response = Response<TunnelBody>;
-    type Error = BoxError;
-    type Future = Ready<Result<Response<TunnelBody>, BoxError>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut request: Request<TunnelBody>) -> Self::Future {
+    /// Answers a valid WebSocket upgrade with `101` and starts the session once the upgrade is
+    /// done; anything else is a `BadConnectRequest`.
+    fn call(
+        &self,
+        mut request: Request<TunnelBody>,
+    ) -> Ready<Result<Response<TunnelBody>, BoxError>> {
         let key = match websocket_key(request.method(), request.headers()) {
             Ok(key) => key,
             Err(err) => return ready(Err(err.into())),

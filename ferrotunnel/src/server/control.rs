@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::{ServerConfig, registry::Registry, tunnel_service::SessionLink};
+use super::{ServerConfig, registry::Registry, tunnel::SessionLink};
 use crate::{
     Error,
     control::ControlChannel,

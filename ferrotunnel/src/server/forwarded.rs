@@ -1,12 +1,21 @@
-//! Header rules for a forwarding proxy: hop-by-hop headers (RFC 9110 §7.6.1) stop here, and the
-//! local service learns who asked through `X-Forwarded-For`, `-Proto` and `-Host`.
+//! The forwarded-headers step of the ingress stack, the header rules of a forwarding proxy:
+//! hop-by-hop headers (RFC 9110 §7.6.1) stop here, both ways, except those of an upgrade; and
+//! the local service learns who asked through `X-Forwarded-For`, `-Proto` and `-Host`.
 
-use std::net::IpAddr;
+use std::{
+    future::Future,
+    net::IpAddr,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
 
 use http::{
     HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode,
     header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE},
 };
+use pin_project::pin_project;
+
+use super::{VisitorAddr, visitor::IngressScheme};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -14,20 +23,75 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// The scheme the visitor used (`http` or `https`), put in the request extensions by the
-/// ingress listener. Requests without it (a mounted ingress) count as `http`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IngressScheme(pub(crate) &'static str);
+/// Applies [`ForwardedHeaders`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ForwardedHeadersLayer;
+
+impl<S> tower::Layer<S> for ForwardedHeadersLayer {
+    type Service = ForwardedHeaders<S>;
+
+    fn layer(&self, inner: S) -> ForwardedHeaders<S> {
+        ForwardedHeaders { inner }
+    }
+}
+
+/// Rewrites requests for the local service and responses for the visitor; see the module docs.
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardedHeaders<S> {
+    inner: S,
+}
+
+impl<S, B, RB> tower::Service<Request<B>> for ForwardedHeaders<S>
+where
+    S: tower::Service<Request<B>, Response = Response<RB>>,
+{
+    type Response = Response<RB>;
+    type Error = S::Error;
+    type Future = ForwardedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let visitor = request.extensions().get::<VisitorAddr>().map(|v| v.0.ip());
+        prepare_request(&mut request, visitor);
+        ForwardedFuture {
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+/// The future of [`ForwardedHeaders`]: rewrites the response head on the way back.
+#[pin_project]
+pub(crate) struct ForwardedFuture<F> {
+    #[pin]
+    inner: F,
+}
+
+impl<F, RB, E> Future for ForwardedFuture<F>
+where
+    F: Future<Output = Result<Response<RB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut response = ready!(self.project().inner.poll(cx))?;
+        prepare_response(&mut response);
+        Poll::Ready(Ok(response))
+    }
+}
 
 /// Whether the message asks to switch protocols (`Connection: upgrade` with an `Upgrade`).
-pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
+fn is_upgrade(headers: &HeaderMap) -> bool {
     headers.contains_key(UPGRADE)
         && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
-/// Rewrites a visitor's request for the local service; `true` when it asks to switch
-/// protocols (the upgrade headers are then kept).
-pub(crate) fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) -> bool {
+/// Rewrites a visitor's request for the local service. The upgrade headers of a request that
+/// asks to switch protocols are kept: after this, a request has an `Upgrade` header if and only
+/// if it is an upgrade.
+fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) {
     let scheme = request
         .extensions()
         .get::<IngressScheme>()
@@ -47,7 +111,6 @@ pub(crate) fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAdd
     }
     let headers = request.headers_mut();
     strip_hop_by_hop(headers);
-    let upgrading = upgrade.is_some();
     if let Some(upgrade) = upgrade {
         headers.insert(UPGRADE, upgrade);
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -67,7 +130,6 @@ pub(crate) fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAdd
     if let Some(host) = headers.get(HOST).cloned() {
         headers.insert(X_FORWARDED_HOST.clone(), host);
     }
-    upgrading
 }
 
 /// `ip` as text. IPv4 addresses, nearly every visitor's, are written digit by digit: `Display`
@@ -94,7 +156,7 @@ fn address_text(ip: IpAddr) -> String {
 }
 
 /// Rewrites the local service's response for the visitor.
-pub(crate) fn prepare_response<B>(response: &mut Response<B>) {
+fn prepare_response<B>(response: &mut Response<B>) {
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         // hyper needs these to complete the visitor's upgrade.
         return;
@@ -167,7 +229,7 @@ mod tests {
             ("te", "trailers"),
             ("x-end-to-end", "kept"),
         ]);
-        assert!(!prepare_request(&mut req, None), "not an upgrade");
+        prepare_request(&mut req, None);
         let h = req.headers();
         for gone in ["connection", "keep-alive", "x-secret-hop", "te"] {
             assert!(!h.contains_key(gone), "{gone} should be removed");
@@ -216,7 +278,7 @@ mod tests {
             ("upgrade", "websocket"),
         ]);
         assert!(is_upgrade(req.headers()));
-        assert!(prepare_request(&mut req, None), "an upgrade is reported");
+        prepare_request(&mut req, None);
         assert_eq!(req.headers()["upgrade"], "websocket");
         assert_eq!(req.headers()["connection"], "upgrade");
     }

@@ -1,4 +1,4 @@
-//! The visitors' side: the ingress stack and the HTTP server that runs it.
+//! The visitors' side: the HTTP server that runs the ingress stack (built in `stack`).
 
 use std::{
     convert::Infallible,
@@ -7,7 +7,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::TryFutureExt;
@@ -27,10 +27,7 @@ use tokio_util::{
     sync::{CancellationToken, WaitForCancellationFutureOwned},
     task::TaskTracker,
 };
-use tower::{
-    ServiceBuilder, ServiceExt,
-    util::{BoxCloneSyncService, Oneshot},
-};
+use tower::{ServiceExt, util::Oneshot};
 
 use crate::{
     BoxError,
@@ -38,35 +35,9 @@ use crate::{
 };
 
 use super::{
-    HttpService, IngressService, ServerConfig, TunnelBody, TunnelService,
-    connect::ConnectEndpoint,
-    forwarded::IngressScheme,
-    plugins::PluginStack,
-    registry::Registry,
-    rescue,
-    resolve::{ResolveTunnelLayer, VisitorAddr},
-    sessions::Sessions,
-    speaks::Speaks,
+    IngressService, ReceivedAt, ServerConfig, TunnelBody, VisitorAddr, speaks::Speaks,
+    visitor::IngressScheme,
 };
-
-/// Builds the ingress stack, outermost first.
-pub(super) fn stack(
-    registry: Arc<Registry>,
-    sessions: Arc<Sessions>,
-    response_timeout: Duration,
-    plugins: &PluginStack,
-) -> IngressService {
-    let tunnel = HttpService::new(TunnelService::new(response_timeout));
-    let connect = ConnectEndpoint::new(sessions);
-    let service = ServiceBuilder::new()
-        // Outermost, so that every error below becomes a response here and nowhere else.
-        .layer(rescue::RescueLayer)
-        // Host or path → TunnelContext, or the client-connect endpoint. Before the plugins:
-        // they act per tunnel, and never see client sessions.
-        .layer(ResolveTunnelLayer::new(registry, connect))
-        .service(plugins.wrap(tunnel));
-    BoxCloneSyncService::new(service)
-}
 
 /// How visitors reach one listener of the ingress.
 #[derive(Debug)]
@@ -287,8 +258,13 @@ impl hyper::service::Service<Request<Incoming>> for VisitorConnection {
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let mut request = request.map(|body| body.map_err(BoxError::from).boxed_unsync());
-        request.extensions_mut().insert(VisitorAddr(self.visitor));
-        request.extensions_mut().insert(IngressScheme(self.scheme));
+        let extensions = request.extensions_mut();
+        extensions.insert(VisitorAddr(self.visitor));
+        extensions.insert(ReceivedAt(Instant::now()));
+        // Plain HTTP is what a request without a scheme counts as: one insert less for most.
+        if self.scheme != "http" {
+            extensions.insert(IngressScheme(self.scheme));
+        }
         self.ingress.clone().oneshot(request)
     }
 }

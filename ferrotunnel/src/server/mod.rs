@@ -15,7 +15,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -26,7 +26,7 @@ use tower::util::BoxCloneSyncService;
 use crate::{
     BoxError, Error, Result,
     protocol::{DEFAULT_MAX_FRAME_SIZE, Secret, TunnelInfo, validate_tunnel_name},
-    transport::{Acceptor, ServerTls, TcpAcceptor},
+    transport::{Acceptor, BoxFuture, ServerTls, TcpAcceptor},
 };
 
 mod accept;
@@ -36,29 +36,37 @@ mod connector;
 mod control;
 mod forwarded;
 mod ingress;
-mod plugins;
+mod layers;
+mod path_prefix;
 mod pool;
 mod registry;
+mod request_id;
 mod rescue;
 mod resolve;
 mod routing;
 mod sessions;
 mod speaks;
+mod stack;
+mod tunnel;
+mod tunnel_policy;
 mod tunnel_service;
+mod visitor;
 
 pub use body::{TunnelBody, into_tunnel_body};
-pub use plugins::HttpService;
-pub use resolve::VisitorAddr;
+pub use layers::{HttpService, LayerStack, TunnelPolicy};
 pub use routing::CONNECT_PATH;
-pub use tunnel_service::{TunnelContext, TunnelService};
+pub use tunnel::TunnelContext;
+pub use tunnel_service::TunnelService;
+pub use visitor::{ReceivedAt, VisitorAddr};
 
-use plugins::PluginStack;
+use layers::NoTunnelPolicy;
 use registry::Registry;
 use routing::{PublicUrls, Routing};
 use sessions::Sessions;
 
-/// The whole ingress stack as one cloneable service that never fails: errors are already HTTP
-/// responses. Mount it in your own HTTP server, or let [`Server`] serve it.
+/// The whole ingress stack (see `stack.rs` for its steps) as one cloneable service that never
+/// fails: errors are already HTTP responses. Mount it in your own HTTP server, or let
+/// [`Server`] serve it.
 pub type IngressService =
     BoxCloneSyncService<Request<TunnelBody>, Response<TunnelBody>, Infallible>;
 
@@ -186,7 +194,30 @@ impl ServerConfig {
 #[must_use]
 pub struct ServerBuilder {
     config: ServerConfig,
-    plugins: PluginStack,
+    extensions: Extensions,
+}
+
+/// What users add to a server besides settings: layers, the tunnel policy, lifecycle hooks.
+#[derive(Default)]
+struct Extensions {
+    layers: LayerStack,
+    tunnel_policy: Option<Arc<dyn TunnelPolicy>>,
+    on_start: Vec<StartHook>,
+    on_stop: Vec<StopHook>,
+}
+
+type StartHook = Box<dyn FnOnce() -> BoxFuture<std::result::Result<(), BoxError>> + Send>;
+type StopHook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions")
+            .field("layers", &self.layers)
+            .field("tunnel_policy", &self.tunnel_policy.is_some())
+            .field("on_start", &self.on_start.len())
+            .field("on_stop", &self.on_stop.len())
+            .finish()
+    }
 }
 
 impl ServerBuilder {
@@ -321,9 +352,11 @@ impl ServerBuilder {
         self
     }
 
-    /// Puts a `tower` layer (a plugin) in front of the [`TunnelService`]. Layers run in the
-    /// order they are added, the first outermost, after the tunnel has been resolved: a layer
-    /// finds the [`TunnelContext`] in the request extensions.
+    /// Puts a `tower` layer (a plugin) in front of the [`TunnelService`], for every tunnel.
+    /// Layers run in the order they are added, the first outermost, after the tunnel has been
+    /// resolved (a layer finds the [`TunnelContext`] in the request extensions) and before the
+    /// tunnel's own policy. One instance serves every tunnel: a layer that keeps state per
+    /// tunnel keys it by the tunnel's name.
     pub fn layer<L, S, B, E>(mut self, layer: L) -> Self
     where
         L: tower::Layer<HttpService, Service = S> + Send + Sync + 'static,
@@ -334,7 +367,42 @@ impl ServerBuilder {
         B::Error: Into<BoxError>,
         E: Into<BoxError> + 'static,
     {
-        self.plugins.push(layer);
+        self.extensions.layers.push(layer);
+        self
+    }
+
+    /// Builds each tunnel's own layers when the tunnel registers, from the policy its client
+    /// asked for (see [`TunnelPolicy`]). Without one, the server refuses tunnels that ask for
+    /// a policy.
+    pub fn tunnel_policy(mut self, policy: impl TunnelPolicy) -> Self {
+        self.extensions.tunnel_policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// Runs `hook` when the server starts, before it listens (for a plugin that connects to
+    /// something or loads data); hooks run in the order added, and an error stops the start.
+    /// An embedded server runs them in [`EmbeddedServer::start`].
+    pub fn on_start<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<(), BoxError>> + Send + 'static,
+    {
+        self.extensions
+            .on_start
+            .push(Box::new(move || Box::pin(hook())));
+        self
+    }
+
+    /// Runs `hook` once a graceful shutdown is done (requests finished, sessions closed); hooks
+    /// run in the order added.
+    pub fn on_stop<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.extensions
+            .on_stop
+            .push(Box::new(move || Box::pin(hook())));
         self
     }
 
@@ -353,7 +421,7 @@ impl ServerBuilder {
         self.config.validate()?;
         Ok(Server {
             config: self.config,
-            plugins: self.plugins,
+            extensions: self.extensions,
         })
     }
 }
@@ -362,7 +430,7 @@ impl ServerBuilder {
 #[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
-    plugins: PluginStack,
+    extensions: Extensions,
 }
 
 impl Server {
@@ -371,8 +439,10 @@ impl Server {
         ServerBuilder::default()
     }
 
-    /// Binds the listeners and starts serving. Returns once all are listening.
-    pub async fn start(self) -> Result<ServerHandle> {
+    /// Runs the start hooks, binds the listeners and starts serving. Returns once all are
+    /// listening.
+    pub async fn start(mut self) -> Result<ServerHandle> {
+        run_start_hooks(std::mem::take(&mut self.extensions.on_start)).await?;
         let control = bind(self.config.control_addr, "clients").await?;
         let http = bind(self.config.http_addr, "HTTP visitors").await?;
         let https = match &self.config.https {
@@ -393,7 +463,7 @@ impl Server {
                 port: self.config.public_port.unwrap_or(http_addr.port()),
             },
         };
-        let core = Core::new(self.config, public, &self.plugins);
+        let core = Core::new(self.config, public, self.extensions);
         let config = core.config.clone();
 
         let stop_accepting = CancellationToken::new();
@@ -467,7 +537,7 @@ impl Server {
             },
         };
         EmbeddedServer {
-            core: Core::new(self.config, public, &self.plugins),
+            core: Core::new(self.config, public, self.extensions),
         }
     }
 }
@@ -479,27 +549,72 @@ struct Core {
     registry: Arc<Registry>,
     sessions: Arc<Sessions>,
     ingress: IngressService,
+    hooks: Hooks,
+}
+
+/// Start and stop hooks, each run once.
+#[derive(Default)]
+struct Hooks {
+    start: std::sync::Mutex<Vec<StartHook>>,
+    stop: std::sync::Mutex<Vec<StopHook>>,
+}
+
+impl Hooks {
+    fn take_start(&self) -> Vec<StartHook> {
+        std::mem::take(&mut *self.start.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn take_stop(&self) -> Vec<StopHook> {
+        std::mem::take(&mut *self.stop.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").finish_non_exhaustive()
+    }
 }
 
 impl Core {
-    fn new(config: ServerConfig, public: PublicUrls, plugins: &PluginStack) -> Self {
+    fn new(config: ServerConfig, public: PublicUrls, extensions: Extensions) -> Self {
         let routing = Routing::new(config.domain.clone(), config.path_prefix.clone(), public);
-        let registry = Arc::new(Registry::new(routing));
+        let forward = stack::forward(config.response_timeout);
+        let tunnel_policy = extensions
+            .tunnel_policy
+            .unwrap_or_else(|| Arc::new(NoTunnelPolicy));
+        let registry = Arc::new(Registry::new(routing, tunnel_policy, forward.clone()));
         let config = Arc::new(config);
         let sessions = Arc::new(Sessions::new(config.clone(), registry.clone()));
-        let ingress = ingress::stack(
+        let ingress = stack::ingress(
             registry.clone(),
             sessions.clone(),
-            config.response_timeout,
-            plugins,
+            &extensions.layers,
+            forward,
         );
         Self {
             config,
             registry,
             sessions,
             ingress,
+            hooks: Hooks {
+                start: std::sync::Mutex::new(extensions.on_start),
+                stop: std::sync::Mutex::new(extensions.on_stop),
+            },
         }
     }
+
+    async fn run_stop_hooks(&self) {
+        for hook in self.hooks.take_stop() {
+            hook().await;
+        }
+    }
+}
+
+async fn run_start_hooks(hooks: Vec<StartHook>) -> Result<()> {
+    for hook in hooks {
+        hook().await.map_err(Error::StartHook)?;
+    }
+    Ok(())
 }
 
 /// A server mounted in another HTTP server; see [`Server::into_embedded`].
@@ -509,6 +624,12 @@ pub struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
+    /// Runs the start hooks ([`ServerBuilder::on_start`]), if any: call it once, before
+    /// serving. A server without hooks needs no call.
+    pub async fn start(&self) -> Result<()> {
+        run_start_hooks(self.core.hooks.take_start()).await
+    }
+
     /// The ingress stack: serves visitors of every tunnel, by host or by path, and accepts client
     /// sessions over WebSocket at [`CONNECT_PATH`]. Mount it as a fallback, or on the path
     /// prefix and the connect path.
@@ -531,10 +652,12 @@ impl EmbeddedServer {
         self.core.config.path_prefix.as_deref()
     }
 
-    /// Tells every client the server is going away and waits for their sessions to end.
-    /// Stop the HTTP server it is mounted in first, so that requests in flight can finish.
+    /// Tells every client the server is going away, waits for their sessions to end, then
+    /// runs the stop hooks. Stop the HTTP server it is mounted in first, so that requests in
+    /// flight can finish.
     pub async fn shutdown(self) {
         self.core.sessions.close_all().await;
+        self.core.run_stop_hooks().await;
     }
 }
 
@@ -585,19 +708,20 @@ impl ServerHandle {
         self.core.registry.live()
     }
 
-    /// The ingress stack (resolve tunnel → plugins → [`TunnelService`]) as a service, for
-    /// mounting in another HTTP server as well.
+    /// The ingress stack (see [`IngressService`]) as a service, for mounting in another HTTP
+    /// server as well.
     pub fn ingress_service(&self) -> IngressService {
         self.core.ingress.clone()
     }
 
     /// Stops accepting, lets requests in flight finish within the grace period, tells every
-    /// client the server is going away, and waits for all of it.
+    /// client the server is going away, waits for all of it, then runs the stop hooks.
     pub async fn shutdown(mut self) {
         self.stop_accepting.cancel();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.core.run_stop_hooks().await;
     }
 }
 

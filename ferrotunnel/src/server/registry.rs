@@ -13,8 +13,9 @@ use std::{
 use tokio::sync::watch;
 
 use super::{
+    HttpService, TunnelPolicy,
     routing::Routing,
-    tunnel_service::{SessionLink, TunnelContext},
+    tunnel::{SessionLink, TunnelContext},
 };
 use crate::protocol::{Refusal, RefusalCode, TunnelInfo, TunnelRequest, validate_tunnel_name};
 
@@ -29,11 +30,23 @@ pub(crate) enum Lookup {
     Unknown,
 }
 
-#[derive(Debug)]
 pub(crate) struct Registry {
     routing: Routing,
+    /// Builds each tunnel's own stack from its policy when it registers.
+    tunnel_policy: Arc<dyn TunnelPolicy>,
+    /// The forwarding steps every tunnel's own stack ends in.
+    forward: HttpService,
     state: Mutex<State>,
     live: watch::Sender<Vec<TunnelInfo>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("routing", &self.routing)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -45,9 +58,15 @@ struct State {
 }
 
 impl Registry {
-    pub(crate) fn new(routing: Routing) -> Self {
+    pub(crate) fn new(
+        routing: Routing,
+        tunnel_policy: Arc<dyn TunnelPolicy>,
+        forward: HttpService,
+    ) -> Self {
         Self {
             routing,
+            tunnel_policy,
+            forward,
             state: Mutex::default(),
             live: watch::Sender::new(Vec::new()),
         }
@@ -66,7 +85,10 @@ impl Registry {
         }
     }
 
-    /// Registers all of `requests` for `session`, or none of them.
+    /// Registers all of `requests` for `session`, or none of them. Each tunnel's own stack is
+    /// built here, once, from its policy: a policy that cannot be built refuses the whole claim
+    /// with the policy's message. (It is built with the registry locked: `TunnelPolicy::layers`
+    /// must be quick.)
     pub(crate) fn claim(
         &self,
         session: &Arc<SessionLink>,
@@ -95,7 +117,7 @@ impl Registry {
                 }
                 None => random_free_name(&state),
             };
-            if names.contains(&name) {
+            if names.iter().any(|(taken, _)| *taken == name) {
                 return Err(Refusal::new(
                     RefusalCode::InvalidName,
                     format!("tunnel {name:?} is asked for twice"),
@@ -112,12 +134,14 @@ impl Registry {
                     ));
                 }
             }
-            names.push(name);
+            let policy = self.tunnel_stack(&name, request)?;
+            names.push((name, policy));
         }
         let mut infos = Vec::with_capacity(names.len());
-        for name in names {
+        for (name, policy) in names {
             let public_url = self.routing.public_url(&name);
-            let tunnel = TunnelContext::new(name.clone(), public_url.clone(), session.clone());
+            let tunnel =
+                TunnelContext::new(name.clone(), public_url.clone(), session.clone(), policy);
             state.offline.remove(&name);
             if let Some(previous) = state.live.insert(name.clone(), tunnel) {
                 tracing::info!(tunnel = %name, "client reconnected; closing its previous session");
@@ -127,6 +151,24 @@ impl Registry {
         }
         self.publish(&state);
         Ok(infos)
+    }
+
+    /// The tunnel's own stack, ending in the forwarding steps; `None` when it has no layers.
+    fn tunnel_stack(
+        &self,
+        name: &str,
+        request: &TunnelRequest,
+    ) -> Result<Option<HttpService>, Refusal> {
+        let layers = self
+            .tunnel_policy
+            .layers(name, &request.policy)
+            .map_err(|message| {
+                Refusal::new(
+                    RefusalCode::InvalidPolicy,
+                    format!("tunnel {name:?}: {message}"),
+                )
+            })?;
+        Ok((!layers.is_empty()).then(|| layers.wrap(self.forward.clone())))
     }
 
     /// Removes one tunnel of `session_id`; `false` if it held no such tunnel.

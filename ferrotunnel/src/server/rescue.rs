@@ -147,20 +147,34 @@ fn classify(err: &(dyn StdError + 'static)) -> (StatusCode, String) {
     }
 }
 
+/// The status that names the cause. No catch-all arm: a new error variant must decide whose
+/// fault it is — the visitor's (4xx), the tunnel's or its client's (503), or the local
+/// service's (502/504).
 fn status_of(err: &Error) -> StatusCode {
     match err {
+        // The visitor asked for something that is not here, or asked wrongly.
         Error::UnknownTunnel { .. } => StatusCode::NOT_FOUND,
+        Error::BadConnectRequest(_) => StatusCode::BAD_REQUEST,
+        // The tunnel's client is away, or its session broke under this request.
         Error::TunnelOffline { .. } | Error::SessionClosed | Error::Session(_) => {
             StatusCode::SERVICE_UNAVAILABLE
         }
+        // The local service, as its client reported it.
         Error::Local(failure) => match failure.kind {
             StreamRefusalCode::LocalTimeout => StatusCode::GATEWAY_TIMEOUT,
             StreamRefusalCode::UnknownTunnel => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_GATEWAY,
+            StreamRefusalCode::LocalRefused => StatusCode::BAD_GATEWAY,
         },
         Error::ResponseTimeout(_) | Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-        Error::BadConnectRequest(_) => StatusCode::BAD_REQUEST,
-        _ => StatusCode::BAD_GATEWAY,
+        // The stream to the local service broke, or carried something that is not HTTP.
+        Error::LocalReset(_) | Error::Io(_) | Error::Protocol(_) => StatusCode::BAD_GATEWAY,
+        // Errors of a client's or server's setup, which no request should meet; if one does,
+        // the forwarding failed.
+        Error::Refused(_)
+        | Error::Tls(_)
+        | Error::WebSocket(_)
+        | Error::Config(_)
+        | Error::StartHook(_) => StatusCode::BAD_GATEWAY,
     }
 }
 

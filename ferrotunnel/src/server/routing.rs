@@ -26,18 +26,12 @@ pub(crate) struct Routing {
     public: PublicUrls,
 }
 
-/// What a request is for.
+/// A request for a tunnel: its name, and how many leading bytes of the path named it (when it
+/// was routed by path), which are removed before forwarding.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Route {
-    /// A tunnel; `prefix_len` bytes of the path name it and are removed before forwarding.
-    Tunnel {
-        name: String,
-        prefix_len: Option<usize>,
-    },
-    /// The client-connect endpoint.
-    Connect,
-    /// Nothing here.
-    Nowhere,
+pub(crate) struct TunnelRoute {
+    pub(crate) name: String,
+    pub(crate) prefix_len: Option<usize>,
 }
 
 impl Routing {
@@ -76,33 +70,38 @@ impl Routing {
         }
     }
 
-    /// Routes a request by its host and path.
-    pub(crate) fn route(&self, host: &str, path: &str) -> Route {
+    /// Whether a request opens a client session: the connect path, on a host that is not a
+    /// tunnel's. Cheap for every other request: one comparison of the path.
+    pub(crate) fn is_connect(&self, host: &str, path: &str) -> bool {
+        path == CONNECT_PATH && subdomain(host, &self.domain).is_none()
+    }
+
+    /// The tunnel a request is for, by its host, else by its path; `None` if neither names one.
+    pub(crate) fn tunnel(&self, host: &str, path: &str) -> Option<TunnelRoute> {
         if let Some(name) = subdomain(host, &self.domain) {
-            return Route::Tunnel {
+            return Some(TunnelRoute {
                 name,
                 prefix_len: None,
-            };
+            });
         }
-        if path == CONNECT_PATH {
-            return Route::Connect;
-        }
-        if let Some(prefix) = &self.path_prefix {
-            if let Some(rest) = path
-                .strip_prefix(prefix.as_str())
-                .and_then(|r| r.strip_prefix('/'))
-            {
-                let name = rest.split('/').next().unwrap_or_default();
-                if !name.is_empty() {
-                    return Route::Tunnel {
-                        name: name.to_ascii_lowercase(),
-                        prefix_len: Some(prefix.len() + 1 + name.len()),
-                    };
-                }
-            }
-        }
-        Route::Nowhere
+        let prefix = self.path_prefix.as_deref()?;
+        let rest = path.strip_prefix(prefix)?.strip_prefix('/')?;
+        let name = rest.split('/').next().unwrap_or_default();
+        (!name.is_empty()).then(|| TunnelRoute {
+            name: name.to_ascii_lowercase(),
+            prefix_len: Some(prefix.len() + 1 + name.len()),
+        })
     }
+}
+
+/// The host a request is for: its `Host` header, or the authority of its URI (HTTP/2).
+pub(crate) fn request_host<B>(request: &http::Request<B>) -> &str {
+    request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().host())
+        .unwrap_or_default()
 }
 
 /// `app.localhost:8080` on domain `localhost` → `app`. Compares without a lowercase copy of
@@ -137,11 +136,11 @@ mod tests {
         )
     }
 
-    fn tunnel(name: &str, prefix_len: Option<usize>) -> Route {
-        Route::Tunnel {
+    fn tunnel(name: &str, prefix_len: Option<usize>) -> Option<TunnelRoute> {
+        Some(TunnelRoute {
             name: name.into(),
             prefix_len,
-        }
+        })
     }
 
     #[test]
@@ -151,34 +150,34 @@ mod tests {
             ("app.localhost:8080", tunnel("app", None)),
             ("App.LocalHost", tunnel("app", None)),
             ("app.localhost.", tunnel("app", None)),
-            ("localhost:8080", Route::Nowhere),
-            ("a.b.localhost", Route::Nowhere),
-            ("app.example.com", Route::Nowhere),
-            ("applocalhost", Route::Nowhere),
+            ("localhost:8080", None),
+            ("a.b.localhost", None),
+            ("app.example.com", None),
+            ("applocalhost", None),
             ("ü.localhost", tunnel("ü", None)),
             // The domain's length from the end falls inside "é".
-            ("éocalhost", Route::Nowhere),
-            ("", Route::Nowhere),
+            ("éocalhost", None),
+            ("", None),
         ] {
-            assert_eq!(r.route(host, "/x"), expected, "{host}");
+            assert_eq!(r.tunnel(host, "/x"), expected, "{host}");
         }
     }
 
     #[test]
     fn paths_route_to_tunnels_when_the_host_does_not() {
         let r = routing(Some("/t"));
-        assert_eq!(r.route("localhost", "/t/app/x/y"), tunnel("app", Some(6)));
-        assert_eq!(r.route("localhost", "/t/app"), tunnel("app", Some(6)));
+        assert_eq!(r.tunnel("localhost", "/t/app/x/y"), tunnel("app", Some(6)));
+        assert_eq!(r.tunnel("localhost", "/t/app"), tunnel("app", Some(6)));
         assert_eq!(
-            r.route("other.localhost", "/t/app/"),
+            r.tunnel("other.localhost", "/t/app/"),
             tunnel("other", None),
             "the host wins"
         );
-        assert_eq!(r.route("localhost", "/t/"), Route::Nowhere);
-        assert_eq!(r.route("localhost", "/tt/app"), Route::Nowhere);
+        assert_eq!(r.tunnel("localhost", "/t/"), None);
+        assert_eq!(r.tunnel("localhost", "/tt/app"), None);
         let root = routing(Some(""));
         assert_eq!(
-            root.route("127.0.0.1:3000", "/app/x"),
+            root.tunnel("127.0.0.1:3000", "/app/x"),
             tunnel("app", Some(4))
         );
     }
@@ -186,8 +185,10 @@ mod tests {
     #[test]
     fn the_connect_path_is_only_for_hosts_that_are_not_tunnels() {
         let r = routing(Some("/t"));
-        assert_eq!(r.route("localhost:8080", CONNECT_PATH), Route::Connect);
-        assert_eq!(r.route("app.localhost", CONNECT_PATH), tunnel("app", None));
+        assert!(r.is_connect("localhost:8080", CONNECT_PATH));
+        assert!(!r.is_connect("app.localhost", CONNECT_PATH));
+        assert!(!r.is_connect("localhost:8080", "/_ferrotunnel"));
+        assert_eq!(r.tunnel("app.localhost", CONNECT_PATH), tunnel("app", None));
     }
 
     #[test]

@@ -1,0 +1,83 @@
+//! THE request path: every step a visitor's request takes through the ingress, in order, built
+//! in one place.
+//!
+//! ```text
+//! request id        x-request-id, set when the visitor sent none, and echoed on the response
+//! rescue            every error below becomes one clear HTTP response, here and nowhere else
+//! client connect    the connect path opens a client session over WebSocket instead
+//! resolve tunnel    Host or path → TunnelContext, or 404 unknown / 503 offline
+//! strip prefix      a request routed by path (/t/app/x) goes on as /x, with X-Forwarded-Prefix
+//! server layers     Server::builder().layer(..), for every tunnel
+//! tunnel policy     the tunnel's own stack, built when it registered (server-wide policy rules,
+//!                   then the ones its client asked for), ending in the steps below
+//! response timeout  504 when the local service is too slow to send its response head
+//! forwarded headers hop-by-hop headers stop; X-Forwarded-For, -Proto, -Host
+//! TunnelService     pooled HTTP/1.1 over a yamux stream of the client's session
+//! ```
+//!
+//! The stack is built in two parts because the tunnel-policy step is one stack per tunnel:
+//! [`forward`] is the bottom, shared by every tunnel's own stack and by tunnels without one,
+//! and [`ingress`] puts the top on it.
+
+use std::{sync::Arc, time::Duration};
+
+use tower::{ServiceBuilder, timeout::error::Elapsed};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+
+use super::{
+    HttpService, IngressService, LayerStack, TunnelService,
+    connect::ClientConnectLayer,
+    forwarded::ForwardedHeadersLayer,
+    path_prefix::StripPathPrefixLayer,
+    registry::Registry,
+    request_id::{REQUEST_ID, RequestIds},
+    rescue::RescueLayer,
+    resolve::ResolveTunnelLayer,
+    sessions::Sessions,
+    tunnel_policy::RunTunnelPolicyLayer,
+};
+use crate::{BoxError, Error};
+
+/// The whole ingress stack, from the visitor's request to `forward`.
+pub(super) fn ingress(
+    registry: Arc<Registry>,
+    sessions: Arc<Sessions>,
+    server_layers: &LayerStack,
+    forward: HttpService,
+) -> IngressService {
+    let tunnels = ServiceBuilder::new()
+        .layer(RunTunnelPolicyLayer)
+        .service(forward);
+    let service = ServiceBuilder::new()
+        // Outside the rescue step, so that its error responses carry the id too; neither
+        // request-id layer can fail.
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        // Every error below becomes a response here and nowhere else.
+        .layer(RescueLayer)
+        .layer(ClientConnectLayer::new(sessions, registry.clone()))
+        // Before any user layer: they act per tunnel, and never see client sessions.
+        .layer(ResolveTunnelLayer::new(registry))
+        .layer(StripPathPrefixLayer)
+        .service(server_layers.wrap(HttpService::new(tunnels)));
+    IngressService::new(service)
+}
+
+/// The forwarding steps at the bottom of every tunnel's stack.
+pub(super) fn forward(response_timeout: Duration) -> HttpService {
+    let forward = ServiceBuilder::new()
+        .map_err(move |err: BoxError| local_too_slow(err, response_timeout))
+        .timeout(response_timeout)
+        .layer(ForwardedHeadersLayer)
+        .service(TunnelService::new());
+    HttpService::new(forward)
+}
+
+/// tower's timeout says only that time ran out; say whose time and how long.
+fn local_too_slow(err: BoxError, timeout: Duration) -> BoxError {
+    if err.is::<Elapsed>() {
+        Error::ResponseTimeout(timeout).into()
+    } else {
+        err
+    }
+}
