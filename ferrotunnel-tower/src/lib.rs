@@ -70,4 +70,5 @@ pub mod plugin;
 pub mod request;
 
 pub use body::{ResponseBody, refusal};
-pub use plugin::{Action, Plugin, PluginLayer, PluginService};
+pub use async_trait::async_trait;
+pub use plugin::{Action, Plugin, PluginLayer, PluginService, RequestContext};

@@ -1,5 +1,7 @@
 use std::{fmt, sync::Arc};
 
+use ferrotunnel::BoxError;
+
 use super::{Plugin, PluginService};
 
 /// Applies a [`Plugin`] to a service: the layer form of [`PluginService`].
@@ -25,6 +27,20 @@ impl<P: Plugin> PluginLayer<P> {
     /// The plugin.
     pub fn plugin(&self) -> &P {
         &self.plugin
+    }
+
+    /// Runs the plugin's [`on_start`](Plugin::on_start) hook. A server that the plugin was
+    /// installed on with [`ServerBuilderExt::plugin`](crate::ServerBuilderExt::plugin) does
+    /// this itself; another stack calls it before serving.
+    pub async fn start(&self) -> Result<(), BoxError> {
+        self.plugin.on_start().await.map_err(|err| {
+            format!("plugin {:?} could not start: {err}", self.plugin.name()).into()
+        })
+    }
+
+    /// Runs the plugin's [`on_stop`](Plugin::on_stop) hook.
+    pub async fn stop(&self) {
+        self.plugin.on_stop().await;
     }
 }
 

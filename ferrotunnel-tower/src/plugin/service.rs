@@ -4,10 +4,11 @@ use std::{
     task::{Context, Poll},
 };
 
-use ferrotunnel::{TunnelBody, TunnelContext};
+use ferrotunnel::TunnelBody;
 use http::{Request, Response};
+use tower::Service;
 
-use super::{Action, Plugin, PluginLayer, ResponseFuture, rejection};
+use super::{Plugin, PluginLayer, ResponseFuture};
 
 /// Runs a [`Plugin`] around an inner service; see the [module docs](super).
 pub struct PluginService<S, P> {
@@ -52,36 +53,25 @@ impl<S, P: Plugin> PluginService<S, P> {
     }
 }
 
-impl<S, P> tower::Service<Request<TunnelBody>> for PluginService<S, P>
+impl<S, P> Service<Request<TunnelBody>> for PluginService<S, P>
 where
-    S: tower::Service<Request<TunnelBody>, Response = Response<TunnelBody>>,
+    S: Service<Request<TunnelBody>, Response = Response<TunnelBody>> + Clone,
     P: Plugin,
 {
     type Response = Response<TunnelBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, P>;
+    type Future = ResponseFuture<S, P>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<TunnelBody>) -> Self::Future {
-        match self.plugin.on_request(&mut request) {
-            Action::Continue => {
-                ResponseFuture::inner(self.inner.call(request), self.plugin.clone())
-            }
-            Action::Reject { status, reason } => {
-                tracing::debug!(
-                    plugin = self.plugin.name(),
-                    tunnel = request.extensions().get::<TunnelContext>().map(TunnelContext::name),
-                    %status,
-                    %reason,
-                    "plugin rejected the request"
-                );
-                ResponseFuture::ready(rejection(status, &reason))
-            }
-            Action::Respond(response) => ResponseFuture::ready(response),
-        }
+    fn call(&mut self, request: Request<TunnelBody>) -> Self::Future {
+        // The service that was driven to readiness goes into the future, to be called if the
+        // plugin lets the request through; a clone stays here for the next call.
+        let fresh = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, fresh);
+        ResponseFuture::new(request, inner, self.plugin.clone())
     }
 }
 

@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full};
 use tower::{ServiceBuilder, ServiceExt};
 
 use super::*;
+use crate::async_trait;
 
 fn body(text: impl Into<Bytes>) -> TunnelBody {
     Full::new(text.into())
@@ -68,12 +69,13 @@ impl Gate {
     }
 }
 
+#[async_trait]
 impl Plugin for Gate {
     fn name(&self) -> &str {
         "gate"
     }
 
-    fn on_request(&self, request: &mut Request<TunnelBody>) -> Action {
+    async fn on_request(&self, request: &mut Request<TunnelBody>, _: &RequestContext) -> Action {
         if request.uri().path() == "/ping" {
             return Action::Respond(Response::new(body("pong")));
         }
@@ -90,7 +92,7 @@ impl Plugin for Gate {
         Action::Continue
     }
 
-    fn on_response(&self, response: &mut Response<TunnelBody>) {
+    async fn on_response(&self, response: &mut Response<TunnelBody>, _: &RequestContext) {
         self.responses.fetch_add(1, Ordering::SeqCst);
         response
             .headers_mut()
@@ -109,11 +111,12 @@ fn with_key(path: &str) -> Request<TunnelBody> {
 #[tokio::test]
 async fn continue_calls_the_inner_service_once() {
     struct Nothing;
+    #[async_trait]
     impl Plugin for Nothing {
         fn name(&self) -> &str {
             "nothing"
         }
-        fn on_request(&self, _: &mut Request<TunnelBody>) -> Action {
+        async fn on_request(&self, _: &mut Request<TunnelBody>, _: &RequestContext) -> Action {
             Action::Continue
         }
     }
@@ -145,11 +148,12 @@ async fn reject_answers_without_calling_the_inner_service() {
 #[tokio::test]
 async fn reject_with_a_nonstandard_status_says_error() {
     struct Odd;
+    #[async_trait]
     impl Plugin for Odd {
         fn name(&self) -> &str {
             "odd"
         }
-        fn on_request(&self, _: &mut Request<TunnelBody>) -> Action {
+        async fn on_request(&self, _: &mut Request<TunnelBody>, _: &RequestContext) -> Action {
             Action::reject(StatusCode::from_u16(499).expect("status"), "go away")
         }
     }
@@ -252,4 +256,126 @@ fn the_stack_fits_a_ferrotunnel_server() {
     }
     assert_plugin_layer(&PluginLayer::new(Gate::new()));
     let _ = ferrotunnel::Server::builder().layer(PluginLayer::new(Gate::new()));
+}
+
+/// Asks a (pretend) auth service over a channel: the request waits, the runtime does not.
+struct AskAuthServer {
+    ask: tokio::sync::mpsc::Sender<(String, tokio::sync::oneshot::Sender<bool>)>,
+    stopped: AtomicUsize,
+}
+
+#[async_trait]
+impl Plugin for AskAuthServer {
+    fn name(&self) -> &str {
+        "ask-auth-server"
+    }
+
+    async fn on_request(&self, request: &mut Request<TunnelBody>, _: &RequestContext) -> Action {
+        let user = request
+            .headers()
+            .get("x-user")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let (answer, allowed) = tokio::sync::oneshot::channel();
+        if self.ask.send((user, answer)).await.is_err() {
+            return Action::reject(StatusCode::SERVICE_UNAVAILABLE, "the auth server is down");
+        }
+        match allowed.await {
+            Ok(true) => Action::Continue,
+            Ok(false) => Action::reject(StatusCode::FORBIDDEN, "the auth server said no"),
+            Err(_) => Action::reject(StatusCode::SERVICE_UNAVAILABLE, "the auth server is down"),
+        }
+    }
+
+    async fn on_stop(&self) {
+        self.stopped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn an_async_plugin_waits_for_another_service() {
+    let (ask, mut questions) =
+        tokio::sync::mpsc::channel::<(String, tokio::sync::oneshot::Sender<bool>)>(4);
+    // The "auth server": a task that answers after its own awaits.
+    tokio::spawn(async move {
+        while let Some((user, answer)) = questions.recv().await {
+            tokio::task::yield_now().await;
+            let _ = answer.send(user == "alice");
+        }
+    });
+    let plugin = Arc::new(AskAuthServer {
+        ask,
+        stopped: AtomicUsize::new(0),
+    });
+    let layer = PluginLayer::from_arc(plugin.clone());
+    for (user, status, calls) in [
+        ("alice", StatusCode::OK, 1),
+        ("mallory", StatusCode::FORBIDDEN, 0),
+    ] {
+        let mut request = request("/");
+        request
+            .headers_mut()
+            .insert("x-user", HeaderValue::from_static(user));
+        let (response, seen) = run(plugin.clone(), request).await;
+        assert_eq!((response.status(), seen), (status, calls), "{user}");
+    }
+    layer.stop().await;
+    assert_eq!(plugin.stopped.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn the_context_names_the_visitor_the_request_id_and_the_arrival() {
+    struct Echo;
+    #[async_trait]
+    impl Plugin for Echo {
+        fn name(&self) -> &str {
+            "echo"
+        }
+        async fn on_request(&self, _: &mut Request<TunnelBody>, cx: &RequestContext) -> Action {
+            let text = format!(
+                "{:?} {:?} {:?} {}",
+                cx.visitor_ip(),
+                cx.request_id(),
+                cx.tunnel_name(),
+                cx.received_at() <= std::time::Instant::now()
+            );
+            Action::Respond(Response::new(body(text)))
+        }
+    }
+    let mut request = request("/");
+    request.extensions_mut().insert(ferrotunnel::server::VisitorAddr(
+        "192.0.2.7:4000".parse().expect("address"),
+    ));
+    request
+        .headers_mut()
+        .insert("x-request-id", HeaderValue::from_static("abc-1"));
+    let (response, calls) = run(Echo, request).await;
+    assert_eq!(calls, 0);
+    assert_eq!(
+        text(response).await,
+        r#"Some(192.0.2.7) Some("abc-1") None true"#
+    );
+}
+
+#[tokio::test]
+async fn a_failing_start_hook_names_the_plugin() {
+    struct Broken;
+    #[async_trait]
+    impl Plugin for Broken {
+        fn name(&self) -> &str {
+            "broken"
+        }
+        async fn on_request(&self, _: &mut Request<TunnelBody>, _: &RequestContext) -> Action {
+            Action::Continue
+        }
+        async fn on_start(&self) -> Result<(), BoxError> {
+            Err("cannot reach the user database".into())
+        }
+    }
+    let err = PluginLayer::new(Broken).start().await.expect_err("fails");
+    assert_eq!(
+        err.to_string(),
+        r#"plugin "broken" could not start: cannot reach the user database"#
+    );
 }
