@@ -65,10 +65,14 @@
 #![warn(missing_docs)]
 
 pub mod body;
+pub mod circuit_breaker;
 pub mod duration;
+pub mod headers;
 pub mod plugin;
 pub mod request;
 
 pub use body::{ResponseBody, refusal};
 pub use async_trait::async_trait;
+pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+pub use headers::{Headers, HeadersLayer};
 pub use plugin::{Action, Plugin, PluginLayer, PluginService, RequestContext};
