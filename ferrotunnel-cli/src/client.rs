@@ -6,14 +6,18 @@
 //! with backoff; this module only watches [`ClientHandle::state`] and prints what happens.
 
 use anyhow::Context as _;
+use clap::ArgMatches;
 use ferrotunnel::{Client, ClientBuilder, ClientHandle, ClientState, protocol::TunnelInfo};
 
 use crate::{LOG_TARGET, banner, cli::ClientArgs, config::ClientConfig, signal::Signals};
 
 /// Connects, prints the banner, and runs until a stop signal or a refusal.
-pub(crate) async fn run(args: ClientArgs, signals: &mut Signals) -> anyhow::Result<()> {
-    let file = args.config.clone();
-    let config = ClientConfig::resolve(file.as_deref(), args.flags())?;
+pub(crate) async fn run(
+    args: ClientArgs,
+    flags: &ArgMatches,
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
+    let config = ClientConfig::resolve(args.config.as_deref(), flags)?;
     let client = builder(&config)
         .build()
         .context("invalid client settings")?;

@@ -34,7 +34,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
 use tracing_subscriber::EnvFilter;
 
 mod banner;
@@ -56,13 +56,16 @@ const LOG_TARGET: &str = "ferrotunnel_cli";
 
 fn main() -> ExitCode {
     malloc::keep_freed_memory_for_reuse();
-    let cli = Cli::parse();
+    // The matches are kept: they say which settings the user gave as flags, which is what
+    // lays flags over a config file.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     init_logging();
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-        .and_then(|runtime| runtime.block_on(run(cli.command)));
+        .and_then(|runtime| runtime.block_on(run(cli.command, &matches)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -72,11 +75,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command, matches: &ArgMatches) -> anyhow::Result<()> {
     let mut signals = signal::Signals::install().context("cannot listen for Ctrl+C and SIGTERM")?;
+    let flags = matches.subcommand().map_or(matches, |(_, flags)| flags);
     match command {
-        Command::Server(args) => server::run(args, &mut signals).await,
-        Command::Client(args) => client::run(args, &mut signals).await,
+        Command::Server(args) => server::run(args, flags, &mut signals).await,
+        Command::Client(args) => client::run(args, flags, &mut signals).await,
         Command::Quickstart(args) => quickstart::run(args, &mut signals).await,
     }
 }

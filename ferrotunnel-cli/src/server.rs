@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use clap::ArgMatches;
 use ferrotunnel::{Server, ServerBuilder, transport::ServerTls};
 
 use crate::{
@@ -13,9 +14,12 @@ use crate::{
 };
 
 /// Starts the server, prints where it listens, and serves until Ctrl+C or SIGTERM.
-pub(crate) async fn run(args: ServerArgs, signals: &mut Signals) -> anyhow::Result<()> {
-    let file = args.config.clone();
-    let config = ServerConfig::resolve(file.as_deref(), args.flags())?;
+pub(crate) async fn run(
+    args: ServerArgs,
+    flags: &ArgMatches,
+    signals: &mut Signals,
+) -> anyhow::Result<()> {
+    let config = ServerConfig::resolve(args.config.as_deref(), flags)?;
     let server = builder(&config)?
         .build()
         .context("invalid server settings")?;

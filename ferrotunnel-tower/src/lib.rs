@@ -71,8 +71,8 @@ pub mod headers;
 pub mod plugin;
 pub mod request;
 
-pub use body::{ResponseBody, refusal};
 pub use async_trait::async_trait;
+pub use body::{ResponseBody, refusal};
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 pub use headers::{Headers, HeadersLayer};
 pub use plugin::{Action, Plugin, PluginLayer, PluginService, RequestContext};

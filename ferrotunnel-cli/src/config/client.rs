@@ -2,11 +2,13 @@
 
 use std::{
     collections::HashSet,
+    convert::Infallible,
     path::{Path, PathBuf},
     str::FromStr,
     time::Duration,
 };
 
+use clap::{ArgMatches, Args, FromArgMatches};
 use ferrotunnel::protocol::{Secret, validate_tunnel_name};
 use serde::Deserialize;
 
@@ -42,66 +44,96 @@ impl FromStr for TunnelEntry {
     }
 }
 
-/// Settings of `ferrotunnel client`, from a file or from flags.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// Settings of `ferrotunnel client`: each field is one flag and one config-file key, defined
+/// here once for clap (the flag, its help) and serde (the key).
+#[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ClientConfig {
+    /// The server to connect to: tcp://HOST:PORT, tls://HOST:PORT, ws://HOST[:PORT] or wss://….
+    #[arg(long, value_name = "URL", value_hint = clap::ValueHint::Url)]
     pub(crate) server: Option<String>,
+
+    /// The token the server expects.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "FERROTUNNEL_TOKEN",
+        hide_env_values = true,
+        value_parser = secret
+    )]
     pub(crate) token: Option<Secret>,
-    /// Verify a `tls://` or `wss://` server against this CA (PEM) instead of the platform's.
+
+    /// Verify a tls:// or wss:// server against the CA certificate(s) in this PEM file instead
+    /// of the platform's trust store: for a private or self-signed server certificate.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) ca: Option<PathBuf>,
+
+    /// The local service to expose, like 127.0.0.1:3000.
+    #[arg(long, value_name = "HOST:PORT")]
     pub(crate) local: Option<String>,
+
+    /// The tunnel's name: `app` is served at app.<server domain>. Without it the server picks one.
+    #[arg(long, value_name = "NAME")]
     pub(crate) subdomain: Option<String>,
+
+    /// One more tunnel, NAME=HOST:PORT; repeat for several (file: [[tunnel]] tables). Replaces
+    /// the file's list.
+    #[arg(long = "tunnel", value_name = "NAME=HOST:PORT")]
     #[serde(default, rename = "tunnel")]
     pub(crate) tunnels: Vec<TunnelEntry>,
+
+    /// How long connecting to the server may take.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) connect_timeout: Option<Duration>,
+
+    /// How long the server may take to answer the hello.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) handshake_timeout: Option<Duration>,
+
+    /// How long a local service may take to accept a connection before visitors get a 504.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) local_connect_timeout: Option<Duration>,
+
+    /// The first wait before reconnecting after the session is lost; it doubles on each failure.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) reconnect_initial: Option<Duration>,
+
+    /// The longest wait between reconnection attempts.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) reconnect_max: Option<Duration>,
+
+    /// How long a shutdown waits for streams in flight.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) grace_period: Option<Duration>,
+
+    /// How many streams the session may hold at once.
+    #[arg(long, value_name = "N")]
     pub(crate) max_streams: Option<usize>,
 }
 
+fn secret(value: &str) -> Result<Secret, Infallible> {
+    Ok(Secret::new(value))
+}
+
 impl ClientConfig {
-    /// Reads `file` (if any), lays `flags` over it and checks the result.
-    pub(crate) fn resolve(file: Option<&Path>, flags: Self) -> Result<Self, ConfigError> {
-        let base = match file {
+    /// Reads `file` (if any), lays the flags the user gave (and `FERROTUNNEL_TOKEN`) over it,
+    /// and checks the result. A flag replaces the file's value, a repeated flag its whole list.
+    pub(crate) fn resolve(file: Option<&Path>, flags: &ArgMatches) -> Result<Self, ConfigError> {
+        let mut config = match file {
             Some(path) => load::<Self>(path)?,
             None => Self::default(),
         };
-        let config = base.overridden_by(flags);
+        config
+            .update_from_arg_matches(flags)
+            .map_err(|err| ConfigError::new(err.to_string()))?;
         config.validate()?;
         Ok(config)
-    }
-
-    /// Every setting present in `over` wins; the tunnel list is replaced as a whole.
-    pub(crate) fn overridden_by(self, over: Self) -> Self {
-        Self {
-            server: over.server.or(self.server),
-            token: over.token.or(self.token),
-            ca: over.ca.or(self.ca),
-            local: over.local.or(self.local),
-            subdomain: over.subdomain.or(self.subdomain),
-            tunnels: if over.tunnels.is_empty() {
-                self.tunnels
-            } else {
-                over.tunnels
-            },
-            connect_timeout: over.connect_timeout.or(self.connect_timeout),
-            handshake_timeout: over.handshake_timeout.or(self.handshake_timeout),
-            local_connect_timeout: over.local_connect_timeout.or(self.local_connect_timeout),
-            reconnect_initial: over.reconnect_initial.or(self.reconnect_initial),
-            reconnect_max: over.reconnect_max.or(self.reconnect_max),
-            grace_period: over.grace_period.or(self.grace_period),
-            max_streams: over.max_streams.or(self.max_streams),
-        }
     }
 
     /// The local address of every tunnel, in the order the client registers them (the
@@ -200,29 +232,31 @@ mod tests {
         assert!(!config.tunnels.is_empty());
     }
 
+    /// `args` as clap parses them for `ferrotunnel client`.
+    fn flags(args: &[&str]) -> ArgMatches {
+        ClientConfig::augment_args(clap::Command::new("client"))
+            .try_get_matches_from(std::iter::once("client").chain(args.iter().copied()))
+            .expect("the flags parse")
+    }
+
     #[test]
     fn flags_override_the_file_and_replace_its_tunnel_list() {
-        let file = ClientConfig {
+        let mut config = ClientConfig {
             tunnels: vec!["a=127.0.0.1:1".parse().expect("entry")],
             token: Some(Secret::new("file")),
             ..minimal_client()
         };
-        let flags = ClientConfig {
-            subdomain: Some("app".into()),
-            ..ClientConfig::default()
-        };
-        let merged = file.overridden_by(flags);
-        assert_eq!(merged.subdomain.as_deref(), Some("app"));
-        assert_eq!(merged.token, Some(Secret::new("file")));
-        assert_eq!(merged.tunnels.len(), 1);
-        assert_eq!(merged.local_addresses(), ["127.0.0.1:3000", "127.0.0.1:1"]);
+        config
+            .update_from_arg_matches(&flags(&["--subdomain", "app"]))
+            .expect("updates");
+        assert_eq!(config.subdomain.as_deref(), Some("app"));
+        assert_eq!(config.token, Some(Secret::new("file")));
+        assert_eq!(config.local_addresses(), ["127.0.0.1:3000", "127.0.0.1:1"]);
 
-        let flags = ClientConfig {
-            tunnels: vec!["b=127.0.0.1:2".parse().expect("entry")],
-            ..ClientConfig::default()
-        };
-        let merged = merged.overridden_by(flags);
-        assert_eq!(merged.local_addresses(), ["127.0.0.1:3000", "127.0.0.1:2"]);
+        config
+            .update_from_arg_matches(&flags(&["--tunnel", "b=127.0.0.1:2"]))
+            .expect("updates");
+        assert_eq!(config.local_addresses(), ["127.0.0.1:3000", "127.0.0.1:2"]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 mod client;
 mod server;
 
-pub(crate) use client::{ClientConfig, TunnelEntry};
+pub(crate) use client::ClientConfig;
 pub(crate) use server::ServerConfig;
 
 /// A settings problem: the message says which setting and what to write instead. Retrying can

@@ -1,94 +1,136 @@
 //! The settings of `ferrotunnel server`.
 
 use std::{
+    convert::Infallible,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
 
+use clap::{ArgMatches, Args, FromArgMatches};
 use ferrotunnel::protocol::Secret;
 use serde::Deserialize;
 
 use super::{ConfigError, load, require_nonzero_durations, require_positive_limits, setting};
 use crate::duration;
 
-/// Settings of `ferrotunnel server`, from a file or from flags.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// Settings of `ferrotunnel server`: each field is one flag and one config-file key, defined
+/// here once for clap (the flag, its help) and serde (the key).
+#[derive(Debug, Clone, Default, PartialEq, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ServerConfig {
+    /// Where clients connect [default: 0.0.0.0:7835]; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Option<SocketAddr>,
+
+    /// Where visitors connect over HTTP [default: 0.0.0.0:8080]; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
     pub(crate) http: Option<SocketAddr>,
+
+    /// Tunnel NAME is served at NAME.DOMAIN [default: localhost].
+    #[arg(long)]
     pub(crate) domain: Option<String>,
+
+    /// Accept clients that present this token; repeat to accept several (file: `tokens`).
+    /// Without any token, every client is accepted.
+    #[arg(
+        long = "token",
+        value_name = "SECRET",
+        env = "FERROTUNNEL_TOKEN",
+        hide_env_values = true,
+        value_parser = secret
+    )]
     #[serde(default)]
     pub(crate) tokens: Vec<Secret>,
+
+    /// The port shown in public URLs, when a proxy in front of the server listens on another port.
+    #[arg(long, value_name = "PORT")]
     pub(crate) public_port: Option<u16>,
-    /// TLS 1.3 on the control port: clients connect with `tls://`.
+
+    /// Serve the control port over TLS 1.3 with this PEM certificate chain (clients then
+    /// connect with tls://). Needs --tls-key.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) tls_key: Option<PathBuf>,
-    /// An HTTPS ingress for visitors and `wss://` clients.
+
+    /// Also serve visitors, and wss:// clients, over HTTPS here. Public URLs then use https://.
+    #[arg(long, value_name = "ADDR")]
     pub(crate) https: Option<SocketAddr>,
-    /// The HTTPS ingress's certificate, when it is not `tls_cert`.
+
+    /// The PEM certificate chain of the HTTPS ingress [default: --tls-cert].
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) https_cert: Option<PathBuf>,
+
+    /// The PEM private key of --https-cert [default: --tls-key].
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub(crate) https_key: Option<PathBuf>,
+
+    /// How long a new client may take to open its session and say hello.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) handshake_timeout: Option<Duration>,
+
+    /// How often heartbeats are sent; a client silent for three intervals is dropped.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) heartbeat_interval: Option<Duration>,
+
+    /// How long a local service may take to send its response head before visitors get a 504.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) response_timeout: Option<Duration>,
+
+    /// How long a visitor may take to send a request head.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) header_read_timeout: Option<Duration>,
+
+    /// How long a shutdown waits for requests in flight.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     #[serde(default, deserialize_with = "duration::deserialize")]
     pub(crate) grace_period: Option<Duration>,
+
+    /// How many clients may be connected at once.
+    #[arg(long, value_name = "N")]
     pub(crate) max_clients: Option<usize>,
+
+    /// How many tunnels one client may register.
+    #[arg(long, value_name = "N")]
     pub(crate) max_tunnels_per_client: Option<usize>,
+
+    /// How many streams (requests in flight plus pooled connections) one session may hold.
+    #[arg(long, value_name = "N")]
     pub(crate) max_streams_per_session: Option<usize>,
+
+    /// The largest request head a visitor may send, in bytes.
+    #[arg(long, value_name = "BYTES")]
     pub(crate) max_header_size: Option<usize>,
+
+    /// The largest control frame, in bytes.
+    #[arg(long, value_name = "BYTES")]
     pub(crate) max_frame_size: Option<usize>,
 }
 
+fn secret(value: &str) -> Result<Secret, Infallible> {
+    Ok(Secret::new(value))
+}
+
 impl ServerConfig {
-    /// Reads `file` (if any), lays `flags` over it and checks the result.
-    pub(crate) fn resolve(file: Option<&Path>, flags: Self) -> Result<Self, ConfigError> {
-        let base = match file {
+    /// Reads `file` (if any), lays the flags the user gave (and `FERROTUNNEL_TOKEN`) over it,
+    /// and checks the result. A flag replaces the file's value, a repeated flag its whole list.
+    pub(crate) fn resolve(file: Option<&Path>, flags: &ArgMatches) -> Result<Self, ConfigError> {
+        let mut config = match file {
             Some(path) => load::<Self>(path)?,
             None => Self::default(),
         };
-        let config = base.overridden_by(flags);
+        config
+            .update_from_arg_matches(flags)
+            .map_err(|err| ConfigError::new(err.to_string()))?;
         config.validate()?;
         Ok(config)
-    }
-
-    /// Every setting present in `over` wins; tokens are a list, replaced as a whole.
-    pub(crate) fn overridden_by(self, over: Self) -> Self {
-        Self {
-            listen: over.listen.or(self.listen),
-            http: over.http.or(self.http),
-            domain: over.domain.or(self.domain),
-            tokens: if over.tokens.is_empty() {
-                self.tokens
-            } else {
-                over.tokens
-            },
-            public_port: over.public_port.or(self.public_port),
-            tls_cert: over.tls_cert.or(self.tls_cert),
-            tls_key: over.tls_key.or(self.tls_key),
-            https: over.https.or(self.https),
-            https_cert: over.https_cert.or(self.https_cert),
-            https_key: over.https_key.or(self.https_key),
-            handshake_timeout: over.handshake_timeout.or(self.handshake_timeout),
-            heartbeat_interval: over.heartbeat_interval.or(self.heartbeat_interval),
-            response_timeout: over.response_timeout.or(self.response_timeout),
-            header_read_timeout: over.header_read_timeout.or(self.header_read_timeout),
-            grace_period: over.grace_period.or(self.grace_period),
-            max_clients: over.max_clients.or(self.max_clients),
-            max_tunnels_per_client: over.max_tunnels_per_client.or(self.max_tunnels_per_client),
-            max_streams_per_session: over
-                .max_streams_per_session
-                .or(self.max_streams_per_session),
-            max_header_size: over.max_header_size.or(self.max_header_size),
-            max_frame_size: over.max_frame_size.or(self.max_frame_size),
-        }
     }
 
     /// Checks what the command line can name better than the library (which checks the rest).
@@ -248,6 +290,13 @@ mod tests {
         assert_eq!(ServerConfig::default().https_ingress(), None);
     }
 
+    /// `args` as clap parses them for `ferrotunnel server`.
+    fn flags(args: &[&str]) -> ArgMatches {
+        ServerConfig::augment_args(clap::Command::new("server"))
+            .try_get_matches_from(std::iter::once("server").chain(args.iter().copied()))
+            .expect("the flags parse")
+    }
+
     #[test]
     fn flags_override_the_file() {
         let file = ServerConfig {
@@ -257,37 +306,31 @@ mod tests {
             max_clients: Some(7),
             ..ServerConfig::default()
         };
-        let flags = ServerConfig {
-            listen: Some("127.0.0.1:2".parse().expect("addr")),
-            tokens: vec![Secret::new("from-flag")],
-            ..ServerConfig::default()
-        };
-        let merged = file.clone().overridden_by(flags);
+        let mut merged = file.clone();
+        merged
+            .update_from_arg_matches(&flags(&["--listen", "127.0.0.1:2", "--token", "from-flag"]))
+            .expect("updates");
         assert_eq!(merged.listen, Some("127.0.0.1:2".parse().expect("addr")));
         assert_eq!(merged.domain.as_deref(), Some("file.example"));
         assert_eq!(merged.tokens, vec![Secret::new("from-flag")]);
         assert_eq!(merged.max_clients, Some(7));
         // No flags: the file stands.
-        assert_eq!(file.clone().overridden_by(ServerConfig::default()), file);
+        let mut unchanged = file.clone();
+        unchanged
+            .update_from_arg_matches(&flags(&[]))
+            .expect("updates");
+        assert_eq!(unchanged, file);
     }
 
     #[test]
     fn resolve_reads_the_file_then_applies_flags() {
         let path = config_dir().join("server.toml");
-        let flags = ServerConfig {
-            max_clients: Some(3),
-            ..ServerConfig::default()
-        };
-        let config = ServerConfig::resolve(Some(&path), flags).expect("valid");
+        let config =
+            ServerConfig::resolve(Some(&path), &flags(&["--max-clients", "3"])).expect("valid");
         assert_eq!(config.max_clients, Some(3));
-        let err = ServerConfig::resolve(
-            Some(&path),
-            ServerConfig {
-                max_clients: Some(0),
-                ..ServerConfig::default()
-            },
-        )
-        .expect_err("zero");
+        assert_eq!(config.domain.as_deref(), Some("localhost"), "from the file");
+        let err =
+            ServerConfig::resolve(Some(&path), &flags(&["--max-clients", "0"])).expect_err("zero");
         assert!(err.to_string().contains("--max-clients"), "{err}");
     }
 

@@ -33,9 +33,10 @@ impl<P: Plugin> PluginLayer<P> {
     /// installed on with [`ServerBuilderExt::plugin`](crate::ServerBuilderExt::plugin) does
     /// this itself; another stack calls it before serving.
     pub async fn start(&self) -> Result<(), BoxError> {
-        self.plugin.on_start().await.map_err(|err| {
-            format!("plugin {:?} could not start: {err}", self.plugin.name()).into()
-        })
+        self.plugin
+            .on_start()
+            .await
+            .map_err(|err| format!("plugin {:?} could not start: {err}", self.plugin.name()).into())
     }
 
     /// Runs the plugin's [`on_stop`](Plugin::on_stop) hook.

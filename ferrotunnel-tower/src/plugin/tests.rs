@@ -344,9 +344,11 @@ async fn the_context_names_the_visitor_the_request_id_and_the_arrival() {
         }
     }
     let mut request = request("/");
-    request.extensions_mut().insert(ferrotunnel::server::VisitorAddr(
-        "192.0.2.7:4000".parse().expect("address"),
-    ));
+    request
+        .extensions_mut()
+        .insert(ferrotunnel::server::VisitorAddr(
+            "192.0.2.7:4000".parse().expect("address"),
+        ));
     request
         .headers_mut()
         .insert("x-request-id", HeaderValue::from_static("abc-1"));
