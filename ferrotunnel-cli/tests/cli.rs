@@ -6,164 +6,19 @@
 //! with a deadline, and a child that has exited is detected by its stdout closing. A child still
 //! running when a test fails is killed by its guard, which also prints what it wrote.
 
+mod support;
+
 use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
+    io::{Read as _, Write as _},
     net::{SocketAddr, TcpStream},
-    path::PathBuf,
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, mpsc},
     thread,
-    time::{Duration, Instant},
 };
 
 use axum::{Router, http::HeaderMap, routing::get};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ferrotunnel");
-const TOKEN: &str = "cli-test-token";
-/// How long a child may take to print a line or to exit: generous, for debug builds on a busy
-/// two-core machine; a passing run takes well under a second.
-const WAIT: Duration = Duration::from_secs(20);
-
-// === a child process ===
-
-/// A running `ferrotunnel` process whose stdout is read line by line and whose stderr is kept.
-struct Running {
-    name: &'static str,
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-    /// Ends when the child's stderr closes, so joining it means `stderr` is complete.
-    stderr_reader: Option<thread::JoinHandle<()>>,
-    exited: Option<ExitStatus>,
-}
-
-impl Running {
-    fn spawn(name: &'static str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .env_remove("FERROTUNNEL_TOKEN")
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn ferrotunnel");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-
-        let (lines, receiver) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        // Drained continuously, or a chatty child would block on a full pipe.
-        let kept = Arc::new(Mutex::new(String::new()));
-        let sink = kept.clone();
-        let stderr_reader = thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let mut kept = sink.lock().expect("stderr buffer");
-                kept.push_str(&line);
-                kept.push('\n');
-            }
-        });
-        Self {
-            name,
-            child,
-            stdout: receiver,
-            seen: Vec::new(),
-            stderr: kept,
-            stderr_reader: Some(stderr_reader),
-            exited: None,
-        }
-    }
-
-    /// Reads stdout until a line with this label, and returns its value.
-    fn value_of(&mut self, label: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => {
-                    let value = line
-                        .strip_prefix(label)
-                        .filter(|rest| rest.starts_with("  "))
-                        .map(|rest| rest.trim().to_owned());
-                    self.seen.push(line);
-                    if let Some(value) = value {
-                        return value;
-                    }
-                }
-                Err(err) => panic!(
-                    "{}: no {label:?} line ({err:?}); stdout so far: {:#?}",
-                    self.name, self.seen
-                ),
-            }
-        }
-    }
-
-    fn send_sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "{}: kill -TERM failed", self.name);
-    }
-
-    /// Waits for the child to exit: its stdout closes when it does. Returns its exit status,
-    /// once all it wrote to stderr has been read.
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("{}: still running after {WAIT:?}", self.name)
-                }
-            }
-        }
-        let status = self.child.wait().expect("wait for the child");
-        self.exited = Some(status);
-        if let Some(reader) = self.stderr_reader.take() {
-            reader.join().expect("stderr reader");
-        }
-        status
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().expect("stderr buffer").clone()
-    }
-
-    fn printed(&self, line: &str) -> bool {
-        self.seen.iter().any(|seen| seen == line)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.exited.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if thread::panicking() {
-            eprintln!(
-                "--- {} stdout ---\n{}\n--- {} stderr ---\n{}",
-                self.name,
-                self.seen.join("\n"),
-                self.name,
-                self.stderr()
-            );
-        }
-    }
-}
+use support::{
+    files::TempFile,
+    process::{Running, TOKEN, WAIT, start_server},
+};
 
 // === helpers ===
 
@@ -225,65 +80,12 @@ fn parse_response(response: &[u8]) -> (u16, String) {
     (status, body.to_owned())
 }
 
-fn start_server() -> (Running, String, SocketAddr) {
-    let mut server = Running::spawn(
-        "server",
-        &[
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--token",
-            TOKEN,
-            "--grace-period",
-            "5s",
-        ],
-        &[],
-    );
-    let control = server.value_of("Control address");
-    let http = server
-        .value_of("HTTP address")
-        .parse()
-        .expect("HTTP address");
-    assert_eq!(server.value_of("Server Status"), "online");
-    (server, format!("tcp://{control}"), http)
-}
-
-/// A file in a fresh directory of its own, removed with the directory when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, contents: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "ferrotunnel-cli-test-{}-{name}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join(name);
-        std::fs::write(&path, contents).expect("write temp file");
-        Self(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("utf-8 temp path")
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
 // === tests ===
 
 #[test]
 fn server_and_client_tunnel_http_and_stop_cleanly_on_sigterm() {
     let local = local_service();
-    let (mut server, server_url, http) = start_server();
+    let (mut server, server_url, http) = start_server(&[]);
     // The client takes its token from the environment, as the docs recommend.
     let mut client = Running::spawn(
         "client",
@@ -334,7 +136,7 @@ fn server_and_client_tunnel_http_and_stop_cleanly_on_sigterm() {
 #[test]
 fn a_client_reports_a_lost_session_and_still_stops_cleanly() {
     let local = local_service();
-    let (mut server, server_url, _) = start_server();
+    let (mut server, server_url, _) = start_server(&[]);
     let mut client = Running::spawn(
         "client",
         &[
@@ -372,7 +174,7 @@ fn a_client_reports_a_lost_session_and_still_stops_cleanly() {
 
 #[test]
 fn a_client_with_a_wrong_token_exits_with_2_and_the_servers_message() {
-    let (mut server, server_url, _) = start_server();
+    let (mut server, server_url, _) = start_server(&[]);
     let mut client = Running::spawn(
         "client",
         &[
