@@ -67,7 +67,9 @@
 pub mod body;
 pub mod duration;
 pub mod plugin;
+pub mod rate_limit;
 pub mod request;
 
 pub use body::{ResponseBody, refusal};
 pub use plugin::{Action, Plugin, PluginLayer, PluginService};
+pub use rate_limit::{RateLimit, RateLimitLayer};
