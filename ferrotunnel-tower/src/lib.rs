@@ -69,6 +69,7 @@ pub mod circuit_breaker;
 pub mod duration;
 pub mod headers;
 pub mod plugin;
+pub mod rate_limit;
 pub mod request;
 
 pub use async_trait::async_trait;
@@ -76,3 +77,4 @@ pub use body::{ResponseBody, refusal};
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 pub use headers::{Headers, HeadersLayer};
 pub use plugin::{Action, Plugin, PluginLayer, PluginService, RequestContext};
+pub use rate_limit::{RateLimit, RateLimitLayer};
