@@ -69,6 +69,7 @@ pub mod circuit_breaker;
 pub mod duration;
 pub mod headers;
 pub mod plugin;
+pub mod policy;
 pub mod rate_limit;
 pub mod request;
 
