@@ -64,10 +64,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod body;
 pub mod duration;
+pub mod ip_filter;
 pub mod plugin;
 pub mod request;
 
+pub use auth::{AsyncAuth, AsyncAuthLayer, Auth, AuthLayer, AuthValidator, Verdict};
 pub use body::{ResponseBody, refusal};
+pub use ip_filter::{IpFilter, IpFilterLayer};
 pub use plugin::{Action, Plugin, PluginLayer, PluginService};
