@@ -64,18 +64,22 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod body;
 pub mod circuit_breaker;
 pub mod duration;
 pub mod headers;
+pub mod ip_filter;
 pub mod plugin;
 pub mod policy;
 pub mod rate_limit;
 pub mod request;
 
 pub use async_trait::async_trait;
+pub use auth::{AsyncAuth, AsyncAuthLayer, Auth, AuthLayer, AuthValidator, Verdict};
 pub use body::{ResponseBody, refusal};
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 pub use headers::{Headers, HeadersLayer};
+pub use ip_filter::{IpFilter, IpFilterLayer};
 pub use plugin::{Action, Plugin, PluginLayer, PluginService, RequestContext};
 pub use rate_limit::{RateLimit, RateLimitLayer};
