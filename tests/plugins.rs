@@ -9,7 +9,7 @@ use std::sync::{
 };
 
 use ferrotunnel::{BoxError, ServerHandle, TunnelBody, TunnelContext, server::VisitorAddr};
-use ferrotunnel_tower::{Action, Plugin, PluginLayer};
+use ferrotunnel_tower::{Action, Plugin, PluginLayer, RequestContext, async_trait};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use support::*;
@@ -19,13 +19,14 @@ use tower::util::MapRequestLayer;
 /// which tunnel and visitor it checked; stamps the responses it let through.
 struct ApiKey;
 
+#[async_trait]
 impl Plugin for ApiKey {
     fn name(&self) -> &str {
         "api-key"
     }
 
-    fn on_request(&self, request: &mut Request<TunnelBody>) -> Action {
-        let Some(tunnel) = request.extensions().get::<TunnelContext>().cloned() else {
+    async fn on_request(&self, request: &mut Request<TunnelBody>, cx: &RequestContext) -> Action {
+        let Some(tunnel) = cx.tunnel().cloned() else {
             return Action::reject(StatusCode::INTERNAL_SERVER_ERROR, "no tunnel context");
         };
         if request.uri().path() == "/plugin/status" {
@@ -46,11 +47,12 @@ impl Plugin for ApiKey {
                 format!("tunnel {} needs an x-api-key", tunnel.name()),
             );
         }
-        let visitor = request
-            .extensions()
-            .get::<VisitorAddr>()
-            .map(|VisitorAddr(addr)| addr.ip().to_string())
-            .unwrap_or_default();
+        // The context says what the request's extensions hold.
+        assert_eq!(
+            cx.visitor(),
+            request.extensions().get::<VisitorAddr>().map(|v| v.0)
+        );
+        let visitor = cx.visitor_ip().map(|ip| ip.to_string()).unwrap_or_default();
         let headers = request.headers_mut();
         headers.remove("x-api-key");
         headers.insert("x-checked-tunnel", header_value(tunnel.name()));
@@ -58,7 +60,7 @@ impl Plugin for ApiKey {
         Action::Continue
     }
 
-    fn on_response(&self, response: &mut Response<TunnelBody>) {
+    async fn on_response(&self, response: &mut Response<TunnelBody>, _: &RequestContext) {
         response
             .headers_mut()
             .insert("x-api-key-plugin", HeaderValue::from_static("passed"));

@@ -1,39 +1,45 @@
-//! Plugins for the FerroTunnel ingress stack.
+//! Plugins for the FerroTunnel ingress stack, and the built-in policies, as `tower` layers.
 //!
-//! Every request a visitor sends to a FerroTunnel server runs through a `tower` stack: the tunnel
-//! is resolved from the `Host` header (a [`TunnelContext`](ferrotunnel::TunnelContext) goes into
-//! the request extensions), then the plugin layers run, then the request is forwarded over the
-//! tunnel to the local service. Any `tower::Layer` fits that slot through
-//! [`ServerBuilder::layer`](ferrotunnel::ServerBuilder::layer); this crate adds the simple way to
-//! write one: implement [`Plugin`] and wrap it in a [`PluginLayer`].
+//! Every request a visitor sends to a FerroTunnel server runs through a `tower` stack: the
+//! tunnel is resolved from the `Host` header (a [`TunnelContext`](ferrotunnel::TunnelContext)
+//! goes into the request extensions), then the plugin layers run, then the request is
+//! forwarded over the tunnel to the local service. Any `tower::Layer` fits that slot. This
+//! crate adds:
 //!
-//! A plugin looks at each request and decides: [`Action::Continue`] (possibly after changing
-//! headers), [`Action::Reject`] with a status and a reason, or [`Action::Respond`] with a response
-//! of its own. A refused request never reaches the tunnel. [`Plugin::on_response`] sees every
-//! response that came back through the tunnel.
+//! - **built-in layers**, each usable in any tower stack (axum, hyper, ours): [`auth`] (Basic,
+//!   bearer, API key, or an async validator; 401), [`rate_limit`] (GCRA per visitor, tunnel,
+//!   header or server, bounded memory; 429 with `Retry-After`), [`ip_filter`] (CIDR allow and
+//!   deny lists; 403), [`headers`] (add, set, remove, with per-request values) and
+//!   [`circuit_breaker`] (503 while a tunnel keeps failing). tower-http's CORS and compression
+//!   and tower's timeout and concurrency limit are reused as they are.
+//! - **an async [`Plugin`] trait**, the simple way to write a plugin: `on_request` decides
+//!   `Continue`, `Reject` or `Respond`, and may await another service on the way.
+//! - **[`policy`]**: the same layers as data, as the `ferrotunnel` command line, its config
+//!   files and a client's tunnel registration name them, and [`TunnelPolicies`](policy::TunnelPolicies),
+//!   which builds them into each tunnel's own stack on a server.
+//! - [`ServiceBuilderExt`] and [`ServerBuilderExt`], so that each is one method call away.
 //!
 //! ```
-//! use ferrotunnel::{TunnelBody, TunnelContext};
-//! use ferrotunnel_tower::{Action, Plugin, PluginLayer};
+//! use ferrotunnel::TunnelBody;
+//! use ferrotunnel_tower::{Action, Plugin, RequestContext, ServiceBuilderExt, async_trait};
 //! use http::{Request, Response, StatusCode};
 //! use tower::{ServiceBuilder, ServiceExt};
 //!
 //! /// Lets a request through only if it carries the right `x-api-key`.
 //! struct ApiKey(&'static str);
 //!
+//! #[async_trait]
 //! impl Plugin for ApiKey {
 //!     fn name(&self) -> &str {
 //!         "api-key"
 //!     }
 //!
-//!     fn on_request(&self, request: &mut Request<TunnelBody>) -> Action {
-//!         // On a server, the tunnel this request is for is in the extensions.
-//!         let tunnel = request.extensions().get::<TunnelContext>().map(|t| t.name());
+//!     async fn on_request(&self, request: &mut Request<TunnelBody>, cx: &RequestContext) -> Action {
 //!         match request.headers().get("x-api-key") {
 //!             Some(key) if key == self.0 => Action::Continue,
 //!             _ => Action::reject(
 //!                 StatusCode::UNAUTHORIZED,
-//!                 format!("tunnel {} needs an x-api-key", tunnel.unwrap_or("?")),
+//!                 format!("tunnel {} needs an x-api-key", cx.tunnel_name().unwrap_or("?")),
 //!             ),
 //!         }
 //!     }
@@ -41,10 +47,10 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), ferrotunnel::BoxError> {
-//! // On a server: `Server::builder().layer(PluginLayer::new(ApiKey("secret")))`.
+//! // On a server: `Server::builder().plugin(ApiKey("secret"))` (with `ServerBuilderExt`).
 //! // Here, in front of a plain function:
 //! let service = ServiceBuilder::new()
-//!     .layer(PluginLayer::new(ApiKey("secret")))
+//!     .plugin(ApiKey("secret"))
 //!     .service_fn(|_request: Request<TunnelBody>| async {
 //!         Ok::<_, ferrotunnel::BoxError>(Response::new(TunnelBody::default()))
 //!     });
@@ -61,6 +67,9 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! `docs/plugin-guide.md` in the repository is the guide: writing, testing, ordering,
+//! configuring and shipping a plugin.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -68,6 +77,7 @@ pub mod auth;
 pub mod body;
 pub mod circuit_breaker;
 pub mod duration;
+mod ext;
 pub mod headers;
 pub mod ip_filter;
 pub mod plugin;
@@ -79,6 +89,7 @@ pub use async_trait::async_trait;
 pub use auth::{AsyncAuth, AsyncAuthLayer, Auth, AuthLayer, AuthValidator, Verdict};
 pub use body::{ResponseBody, refusal};
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+pub use ext::{ServerBuilderExt, ServiceBuilderExt};
 pub use headers::{Headers, HeadersLayer};
 pub use ip_filter::{IpFilter, IpFilterLayer};
 pub use plugin::{Action, Plugin, PluginLayer, PluginService, RequestContext};

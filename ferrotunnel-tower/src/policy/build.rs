@@ -12,13 +12,8 @@ use tower_http::compression::CompressionLayer;
 
 use super::{CorsSpec, Policy};
 use crate::{
-    ResponseBody,
-    auth::AuthLayer,
-    body::refusal,
-    circuit_breaker::CircuitBreakerSpec,
-    headers::HeadersLayer,
-    ip_filter::IpFilterLayer,
-    rate_limit::RateLimitSpec,
+    ResponseBody, auth::AuthLayer, body::refusal, circuit_breaker::CircuitBreakerSpec,
+    headers::HeadersLayer, ip_filter::IpFilterLayer, rate_limit::RateLimitSpec,
 };
 
 /// The layers of `policies`, in their order, the first outermost; the rules of one family
@@ -102,7 +97,7 @@ impl Step {
             | Policy::RemoveResponseHeader(_) => Self::Headers(HeadersLayer::new()),
             Policy::RateLimit(spec) => return Self::RateLimit(spec.clone()),
             Policy::ConcurrencyLimit(limit) => return Self::ConcurrencyLimit(*limit),
-            Policy::CircuitBreaker(spec) => return Self::CircuitBreaker(spec.clone()),
+            Policy::CircuitBreaker(spec) => return Self::CircuitBreaker(*spec),
             Policy::Cors(spec) => return Self::Cors(spec.clone()),
             Policy::Compress => return Self::Compress,
             Policy::Timeout(timeout) => return Self::Timeout(*timeout),
@@ -210,10 +205,12 @@ where
 /// once with a 503, rather than queued without bound.
 fn push_concurrency_limit(layers: &mut LayerStack, limit: NonZeroUsize) {
     let layer = ServiceBuilder::new()
-        .map_result(move |result: Result<Response<TunnelBody>, BoxError>| match result {
-            Err(err) if err.is::<Overloaded>() => Ok(overloaded(limit)),
-            other => other,
-        })
+        .map_result(
+            move |result: Result<Response<TunnelBody>, BoxError>| match result {
+                Err(err) if err.is::<Overloaded>() => Ok(overloaded(limit)),
+                other => other,
+            },
+        )
         .load_shed()
         .concurrency_limit(limit.get())
         .into_inner();

@@ -47,7 +47,10 @@ impl FromStr for CorsSpec {
         let origins = text
             .split(',')
             .map(str::trim)
-            .map(|origin| origin_value(origin).map_err(|why| format!("{text:?} is not a CORS origin list: {why}; {hint}")))
+            .map(|origin| {
+                origin_value(origin)
+                    .map_err(|why| format!("{text:?} is not a CORS origin list: {why}; {hint}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::Origins(origins))
     }
@@ -105,13 +108,19 @@ mod tests {
 
     #[test]
     fn specs_read_back_what_they_write() {
-        for text in ["*", "https://app.example.com", "https://a.example,http://localhost:3000"] {
+        for text in [
+            "*",
+            "https://app.example.com",
+            "https://a.example,http://localhost:3000",
+        ] {
             let spec: CorsSpec = text.parse().expect(text);
             assert_eq!(spec.to_string(), text);
             assert_eq!(spec.to_string().parse::<CorsSpec>(), Ok(spec));
         }
         assert_eq!(
-            " https://a.example , https://b.example ".parse::<CorsSpec>().map(|s| s.to_string()),
+            " https://a.example , https://b.example "
+                .parse::<CorsSpec>()
+                .map(|s| s.to_string()),
             Ok("https://a.example,https://b.example".into())
         );
     }
@@ -164,10 +173,17 @@ mod tests {
         assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_METHODS], "PUT");
 
         let other = preflight("https://app.example.com", "https://evil.example").await;
-        assert!(!other.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+        assert!(
+            !other
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        );
 
         let any = preflight("*", "https://anyone.example").await;
         assert_eq!(any.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
-        assert!(!any.headers().contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
+        assert!(
+            !any.headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+        );
     }
 }

@@ -251,6 +251,7 @@ impl TryFrom<&PolicyRule> for Policy {
     /// The error names the rule; for a rule that can hold a secret it does not repeat the
     /// value (the parsers of those never quote it).
     fn try_from(rule: &PolicyRule) -> Result<Self, String> {
-        Policy::parse(&rule.name, &rule.value).map_err(|why| format!("policy `{}`: {why}", rule.name))
+        Policy::parse(&rule.name, &rule.value)
+            .map_err(|why| format!("policy `{}`: {why}", rule.name))
     }
 }
