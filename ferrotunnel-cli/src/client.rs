@@ -9,7 +9,12 @@ use anyhow::Context as _;
 use clap::ArgMatches;
 use ferrotunnel::{Client, ClientBuilder, ClientHandle, ClientState, protocol::TunnelInfo};
 
-use crate::{LOG_TARGET, banner, cli::ClientArgs, config::ClientConfig, signal::Signals};
+use crate::{
+    LOG_TARGET, banner,
+    cli::ClientArgs,
+    config::{ClientConfig, PolicyArgs},
+    signal::Signals,
+};
 
 /// Connects, prints the banner, and runs until a stop signal or a refusal.
 pub(crate) async fn run(
@@ -108,6 +113,12 @@ fn builder(config: &ClientConfig) -> ClientBuilder {
     }
     for tunnel in &config.tunnels {
         builder = builder.tunnel(&tunnel.name, &tunnel.local);
+        for policy in tunnel.policy.iter().flat_map(PolicyArgs::policies) {
+            builder = builder.tunnel_policy(&tunnel.name, policy);
+        }
+    }
+    for policy in config.policies() {
+        builder = builder.policy(policy);
     }
     if let Some(timeout) = config.connect_timeout {
         builder = builder.connect_timeout(timeout);

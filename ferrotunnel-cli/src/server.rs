@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use clap::ArgMatches;
 use ferrotunnel::{Server, ServerBuilder, transport::ServerTls};
+use ferrotunnel_tower::policy::TunnelPolicies;
 
 use crate::{
     LOG_TARGET, banner,
@@ -92,7 +93,10 @@ fn builder(config: &ServerConfig) -> Result<ServerBuilder, ConfigError> {
     if let Some(max) = config.max_frame_size {
         builder = builder.max_frame_size(max);
     }
-    Ok(builder)
+    let policies = TunnelPolicies::new()
+        .server_policy(config.policies())
+        .client_policies(config.client_policies()?);
+    Ok(builder.tunnel_policy(policies))
 }
 
 /// A certificate that cannot be loaded is a settings problem: retrying will not help.

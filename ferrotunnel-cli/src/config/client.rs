@@ -10,9 +10,12 @@ use std::{
 
 use clap::{ArgMatches, Args, FromArgMatches};
 use ferrotunnel::protocol::{Secret, validate_tunnel_name};
+use ferrotunnel_tower::policy::Policy;
 use serde::Deserialize;
 
-use super::{ConfigError, load, require_nonzero_durations, require_positive_limits, setting};
+use super::{
+    ConfigError, PolicyArgs, load, require_nonzero_durations, require_positive_limits, setting,
+};
 use crate::duration;
 
 /// The library's reconnect backoff defaults. `ClientBuilder::reconnect_backoff` takes both
@@ -20,12 +23,15 @@ use crate::duration;
 const DEFAULT_RECONNECT_INITIAL: Duration = Duration::from_millis(250);
 const DEFAULT_RECONNECT_MAX: Duration = Duration::from_secs(30);
 
-/// One extra tunnel of a client: `--tunnel NAME=HOST:PORT`, or a `[[tunnel]]` table.
+/// One extra tunnel of a client: `--tunnel NAME=HOST:PORT`, or a `[[tunnel]]` table, which may
+/// list `[[tunnel.policy]]` tables for that tunnel alone.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TunnelEntry {
     pub(crate) name: String,
     pub(crate) local: String,
+    #[serde(default)]
+    pub(crate) policy: Vec<PolicyArgs>,
 }
 
 impl FromStr for TunnelEntry {
@@ -36,6 +42,7 @@ impl FromStr for TunnelEntry {
             Some((name, local)) if !name.is_empty() && !local.is_empty() => Ok(Self {
                 name: name.to_owned(),
                 local: local.to_owned(),
+                policy: Vec::new(),
             }),
             _ => Err(format!(
                 "{text:?} is not NAME=HOST:PORT, like api=127.0.0.1:4000"
@@ -115,6 +122,18 @@ pub(crate) struct ClientConfig {
     /// How many streams the session may hold at once.
     #[arg(long, value_name = "N")]
     pub(crate) max_streams: Option<usize>,
+
+    /// The policy flags, which the server enforces on this client's tunnels (after its own).
+    /// A config file lists `[[policy]]` tables instead.
+    #[command(flatten)]
+    #[serde(skip)]
+    pub(crate) policy_flags: PolicyArgs,
+
+    /// The policy of every tunnel of this client (file: `[[policy]]` tables, run in order;
+    /// flags replace them). A `[[tunnel]]` may add `[[tunnel.policy]]` tables of its own.
+    #[arg(skip)]
+    #[serde(default)]
+    pub(crate) policy: Vec<PolicyArgs>,
 }
 
 fn secret(value: &str) -> Result<Secret, Infallible> {
@@ -132,8 +151,16 @@ impl ClientConfig {
         config
             .update_from_arg_matches(flags)
             .map_err(|err| ConfigError::new(err.to_string()))?;
+        if !config.policy_flags.is_empty() {
+            config.policy = vec![std::mem::take(&mut config.policy_flags)];
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// The policy of every tunnel of this client, in order.
+    pub(crate) fn policies(&self) -> Vec<Policy> {
+        super::policy::policies(&self.policy)
     }
 
     /// The local address of every tunnel, in the order the client registers them (the
@@ -227,7 +254,16 @@ mod tests {
     #[test]
     fn the_client_example_sets_every_key() {
         let config: ClientConfig = load(&config_dir().join("client.toml")).expect("parses");
-        let debug = format!("{config:?}");
+        // Policies are `[[policy]]` tables (see `every_policy_is_shown_in_an_example_config`),
+        // never flags, in a file.
+        assert!(config.policy_flags.is_empty());
+        assert!(!config.policy.is_empty());
+        let settings = ClientConfig {
+            policy: Vec::new(),
+            tunnels: Vec::new(),
+            ..config.clone()
+        };
+        let debug = format!("{settings:?}").replace(&format!("{:?}", config.policy_flags), "");
         assert!(!debug.contains("None"), "unset in client.toml: {debug}");
         assert!(!config.tunnels.is_empty());
     }
@@ -350,7 +386,8 @@ mod tests {
             "api=127.0.0.1:4000".parse::<TunnelEntry>(),
             Ok(TunnelEntry {
                 name: "api".into(),
-                local: "127.0.0.1:4000".into()
+                local: "127.0.0.1:4000".into(),
+                policy: Vec::new(),
             })
         );
         for bad in ["api", "=127.0.0.1:1", "api="] {

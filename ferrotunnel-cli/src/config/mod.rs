@@ -19,9 +19,11 @@ use std::{fmt, path::Path, time::Duration};
 use serde::de::DeserializeOwned;
 
 mod client;
+mod policy;
 mod server;
 
 pub(crate) use client::ClientConfig;
+pub(crate) use policy::PolicyArgs;
 pub(crate) use server::ServerConfig;
 
 /// A settings problem: the message says which setting and what to write instead. Retrying can
@@ -115,6 +117,22 @@ pub(crate) mod tests {
             checked += 1;
         }
         assert!(checked >= 2, "expected server and client examples");
+    }
+
+    #[test]
+    fn every_policy_is_shown_in_an_example_config() {
+        let server: ServerConfig =
+            load(&config_dir().join("server-policies.toml")).expect("parses");
+        let mut shown: Vec<&str> = server.policies().iter().map(|p| p.name()).collect();
+        shown.dedup();
+        assert_eq!(shown, ferrotunnel_tower::policy::POLICY_NAMES);
+
+        let client: ClientConfig = load(&config_dir().join("client.toml")).expect("parses");
+        assert!(!client.policies().is_empty());
+        assert!(
+            client.tunnels.iter().any(|t| !t.policy.is_empty()),
+            "a tunnel of its own policy"
+        );
     }
 
     #[test]

@@ -9,9 +9,12 @@ use std::{
 
 use clap::{ArgMatches, Args, FromArgMatches};
 use ferrotunnel::protocol::Secret;
+use ferrotunnel_tower::policy::{ClientPolicies, Policy};
 use serde::Deserialize;
 
-use super::{ConfigError, load, require_nonzero_durations, require_positive_limits, setting};
+use super::{
+    ConfigError, PolicyArgs, load, require_nonzero_durations, require_positive_limits, setting,
+};
 use crate::duration;
 
 /// Settings of `ferrotunnel server`: each field is one flag and one config-file key, defined
@@ -112,6 +115,27 @@ pub(crate) struct ServerConfig {
     /// The largest control frame, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub(crate) max_frame_size: Option<usize>,
+
+    /// The policies clients may ask for on their tunnels: `all` (the default), `none`, or
+    /// policy names (repeatable). Clients can only add to this server's own policy, never
+    /// lift it.
+    #[arg(
+        long = "client-policy",
+        value_name = "NAME",
+        help_heading = "Tunnel policy"
+    )]
+    #[serde(default)]
+    pub(crate) client_policies: Vec<String>,
+
+    /// The policy flags, for every tunnel. A config file lists `[[policy]]` tables instead.
+    #[command(flatten)]
+    #[serde(skip)]
+    pub(crate) policy_flags: PolicyArgs,
+
+    /// Every tunnel's policy (file: `[[policy]]` tables, run in order; flags replace them).
+    #[arg(skip)]
+    #[serde(default)]
+    pub(crate) policy: Vec<PolicyArgs>,
 }
 
 fn secret(value: &str) -> Result<Secret, Infallible> {
@@ -129,8 +153,25 @@ impl ServerConfig {
         config
             .update_from_arg_matches(flags)
             .map_err(|err| ConfigError::new(err.to_string()))?;
+        if !config.policy_flags.is_empty() {
+            config.policy = vec![std::mem::take(&mut config.policy_flags)];
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// The policy every tunnel runs, in order.
+    pub(crate) fn policies(&self) -> Vec<Policy> {
+        super::policy::policies(&self.policy)
+    }
+
+    /// Which policies clients may ask for.
+    pub(crate) fn client_policies(&self) -> Result<ClientPolicies, ConfigError> {
+        if self.client_policies.is_empty() {
+            return Ok(ClientPolicies::Any);
+        }
+        ClientPolicies::from_names(&self.client_policies)
+            .map_err(|err| ConfigError::new(format!("`client_policies` (--client-policy): {err}")))
     }
 
     /// Checks what the command line can name better than the library (which checks the rest).
@@ -148,6 +189,7 @@ impl ServerConfig {
             )));
         }
         self.validate_tls()?;
+        self.client_policies()?;
         // The grace period may be zero: that means "stop at once".
         require_nonzero_durations(&[
             ("handshake_timeout", self.handshake_timeout),
@@ -221,7 +263,15 @@ mod tests {
     fn the_server_example_sets_every_key() {
         // A key added to ServerConfig must also be documented in the example.
         let config: ServerConfig = load(&config_dir().join("server.toml")).expect("parses");
-        let debug = format!("{config:?}");
+        // Policies are `[[policy]]` tables (see `every_policy_is_shown_in_an_example_config`),
+        // never flags, in a file.
+        assert!(config.policy_flags.is_empty());
+        assert!(!config.policy.is_empty());
+        let settings = ServerConfig {
+            policy: Vec::new(),
+            ..config.clone()
+        };
+        let debug = format!("{settings:?}").replace(&format!("{:?}", config.policy_flags), "");
         assert!(!debug.contains("None"), "unset in server.toml: {debug}");
         assert!(!config.tokens.is_empty());
         assert!(
