@@ -98,7 +98,7 @@ pub enum Error {
     LocalReset(#[source] BoxError),
 
     /// A start hook of the server (a plugin's) failed, so the server did not start.
-    #[error("a plugin of the server could not start: {0}")]
+    #[error("the server could not start: {0}")]
     StartHook(#[source] BoxError),
 }
 

@@ -36,7 +36,7 @@ impl<P: Plugin> PluginLayer<P> {
         self.plugin
             .on_start()
             .await
-            .map_err(|err| format!("plugin {:?} could not start: {err}", self.plugin.name()).into())
+            .map_err(|err| format!("plugin {:?}: {err}", self.plugin.name()).into())
     }
 
     /// Runs the plugin's [`on_stop`](Plugin::on_stop) hook.

@@ -378,6 +378,6 @@ async fn a_failing_start_hook_names_the_plugin() {
     let err = PluginLayer::new(Broken).start().await.expect_err("fails");
     assert_eq!(
         err.to_string(),
-        r#"plugin "broken" could not start: cannot reach the user database"#
+        r#"plugin "broken": cannot reach the user database"#
     );
 }

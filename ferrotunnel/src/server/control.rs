@@ -258,7 +258,106 @@ async fn control_loop(
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
+    use serde::Serialize;
+
     use super::*;
+    use crate::{
+        protocol::{ClientId, PROTOCOL_VERSION, TunnelProtocol},
+        server::Server,
+    };
+
+    /// What a client of protocol version 1 sent: tunnels without a policy.
+    #[derive(Serialize)]
+    enum FrameV1 {
+        Hello {
+            version: u16,
+            token: Secret,
+            client_id: ClientId,
+            tunnels: Vec<(Option<String>, TunnelProtocol)>,
+        },
+    }
+
+    /// What a client of some later version might send: more than this server knows.
+    #[derive(Serialize)]
+    enum FrameV9 {
+        Hello {
+            version: u16,
+            token: Secret,
+            client_id: ClientId,
+            tunnels: Vec<(Option<String>, TunnelProtocol, Vec<String>, u64)>,
+            features: Vec<String>,
+        },
+    }
+
+    /// Opens a session to `server` as a client would, sends `hello`, and returns the answer.
+    async fn answer_to(server: SocketAddr, hello: &impl Serialize) -> Frame {
+        let tcp = tokio::net::TcpStream::connect(server)
+            .await
+            .expect("connects");
+        let config = SessionConfig {
+            max_streams: 8,
+            accept_backlog: 1,
+        };
+        let (session, _inbound) = session::spawn(Box::new(tcp), Mode::Client, config);
+        let mut stream = session
+            .open_stream()
+            .await
+            .expect("opens the control stream");
+        protocol::write_message(&mut stream, hello, 64 * 1024)
+            .await
+            .expect("sends");
+        let answer = protocol::read_message(&mut stream, 64 * 1024)
+            .await
+            .expect("an answer");
+        // As a refused client does: hang up, so the server need not wait for it.
+        session.close();
+        answer
+    }
+
+    #[tokio::test]
+    async fn clients_of_another_protocol_version_are_refused_with_both_versions_named() {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = Server::builder()
+            .control_addr(loopback)
+            .http_addr(loopback)
+            .build()
+            .expect("config")
+            .start()
+            .await
+            .expect("starts");
+        let tunnels = vec![(Some("app".to_owned()), TunnelProtocol::Http)];
+        let old = FrameV1::Hello {
+            version: 1,
+            token: Secret::new("t"),
+            client_id: ClientId::random(),
+            tunnels,
+        };
+        let new = FrameV9::Hello {
+            version: 9,
+            token: Secret::new("t"),
+            client_id: ClientId::random(),
+            tunnels: vec![(None, TunnelProtocol::Http, vec!["x".into()], 7)],
+            features: vec!["teleport".into()],
+        };
+        for (theirs, answer) in [
+            (1, answer_to(server.control_addr(), &old).await),
+            (9, answer_to(server.control_addr(), &new).await),
+        ] {
+            let Frame::Refused(refusal) = answer else {
+                panic!("version {theirs}: not refused: {answer:?}");
+            };
+            assert_eq!(refusal.code, RefusalCode::UnsupportedVersion);
+            assert!(
+                refusal.message.contains(&format!("version {theirs}"))
+                    && refusal.message.contains(&PROTOCOL_VERSION.to_string()),
+                "{}",
+                refusal.message
+            );
+        }
+        server.shutdown().await;
+    }
 
     #[test]
     fn tokens_are_checked_against_every_accepted_one() {
