@@ -39,7 +39,8 @@ pub struct Report {
     pub machine: Vec<String>,
     /// How the run was shaped (sizes, runs), printed above the table.
     pub plan: Vec<String>,
-    /// The tunnels compared: `ferrotunnel` first, then any peer found on `PATH`.
+    /// The tunnels compared: `ferrotunnel` first, then `ferrotunnel+policy` (the same with a
+    /// policy stack on), then any peer found on `PATH`.
     pub tunnels: Vec<String>,
     pub rows: Vec<Row>,
     /// Every run's values and anything worth knowing, printed below the table.

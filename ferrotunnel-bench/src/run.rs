@@ -1,7 +1,8 @@
 //! One whole run, in the order the figures are taken, and the report built from it.
 //!
-//! 1. the local service, then a `ferrotunnel server` and `client` with default settings, and
-//!    any peer tunnel; their idle memory;
+//! 1. the local service, then a `ferrotunnel server` and `client` with default settings, the
+//!    same with a policy stack switched on by flags ([`POLICY_FLAGS`]), and any peer tunnel;
+//!    their idle memory;
 //! 2. the traffic figures over every route ([`traffic`]); memory after that load;
 //! 3. start-up time of a client (and of the local service, for comparison);
 //! 4. a fresh server with many tunnels, then a fresh server and client holding many streams.
@@ -27,6 +28,26 @@ use crate::{
 /// The tunnel every traffic figure goes through.
 const TUNNEL: &str = "bench";
 
+/// The policy of the `ferrotunnel+policy` column, as a user switches it on: every visitor
+/// authenticates, is rate-limited (above what the load reaches: it measures the cost, not the
+/// limit), passes an IP filter, gets a header added and a circuit breaker watching; the request
+/// id is always on.
+const POLICY_FLAGS: [&str; 10] = [
+    "--basic-auth",
+    "bench:bench-password",
+    "--rate-limit",
+    "1000000/s",
+    "--deny-ip",
+    "192.0.2.0/24",
+    "--add-header",
+    "x-visitor: ${visitor_ip}",
+    "--circuit-breaker",
+    "5,30s",
+];
+
+/// `bench:bench-password`, as the visitors of the policy column send it.
+const POLICY_AUTHORIZATION: &str = "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ=";
+
 /// Runs every figure and returns the report. `bin` is the `ferrotunnel` executable.
 pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     let machine = Machine::describe();
@@ -39,6 +60,9 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     let local = LocalService::start()?;
     let mut server = TunnelServer::start(bin, &[])?;
     let mut client = TunnelClient::start(bin, &server, local.addr, TUNNEL, &[])?;
+    let policy_flags: Vec<String> = POLICY_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+    let mut policy_server = TunnelServer::start(bin, &policy_flags)?;
+    let mut policy_client = TunnelClient::start(bin, &policy_server, local.addr, TUNNEL, &[])?;
     let mut routes = vec![
         Route {
             name: "direct".into(),
@@ -51,6 +75,14 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
             target: server.target(TUNNEL),
             server_pid: Some(server.process.pid()),
             client_pid: Some(client.process.pid()),
+        },
+        Route {
+            name: "ferrotunnel+policy".into(),
+            target: policy_server
+                .target(TUNNEL)
+                .with_authorization(POLICY_AUTHORIZATION),
+            server_pid: Some(policy_server.process.pid()),
+            client_pid: Some(policy_client.process.pid()),
         },
     ];
     let found = if options.peers {
@@ -69,10 +101,18 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
 
     // 2. traffic
     let traffic = traffic::measure(&runtime, &routes, options)?;
-    server.process.check_alive()?;
-    client.process.check_alive()?;
+    for process in [
+        &mut server.process,
+        &mut client.process,
+        &mut policy_server.process,
+        &mut policy_client.process,
+    ] {
+        process.check_alive()?;
+    }
     let after_load = memory_of(&routes)?;
     drop(found);
+    drop(policy_client);
+    drop(policy_server);
 
     // 3. start-up
     progress("start-up times");

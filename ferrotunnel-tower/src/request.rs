@@ -8,11 +8,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+pub use ferrotunnel::server::REQUEST_ID;
 use ferrotunnel::{TunnelContext, server::VisitorAddr};
-use http::{HeaderName, Request};
-
-/// The header that carries a request's id (set or propagated by the ingress).
-pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use http::Request;
 
 /// The address of the visitor who sent `request`, if the server said.
 pub fn visitor_addr<B>(request: &Request<B>) -> Option<SocketAddr> {

@@ -29,11 +29,13 @@ pub(crate) mod rate;
 /// their own cap.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Where requests go: a socket address and the `Host` header that selects the tunnel.
+/// Where requests go: a socket address, the `Host` header that selects the tunnel, and the
+/// credentials a tunnel with a policy asks for.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) addr: SocketAddr,
     pub(crate) host: HeaderValue,
+    pub(crate) authorization: Option<HeaderValue>,
 }
 
 impl Target {
@@ -41,13 +43,23 @@ impl Target {
         Self {
             addr,
             host: HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static("localhost")),
+            authorization: None,
         }
+    }
+
+    /// The same target, with this `Authorization` on every request.
+    pub(crate) fn with_authorization(mut self, authorization: &'static str) -> Self {
+        self.authorization = Some(HeaderValue::from_static(authorization));
+        self
     }
 
     /// A `GET path` request for this target.
     pub(crate) fn get(&self, path: &str) -> anyhow::Result<Request<Empty<Bytes>>> {
-        Request::get(path)
-            .header(header::HOST, self.host.clone())
+        let mut request = Request::get(path).header(header::HOST, self.host.clone());
+        if let Some(authorization) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, authorization.clone());
+        }
+        request
             .body(Empty::new())
             .with_context(|| format!("cannot build a request for {path}"))
     }

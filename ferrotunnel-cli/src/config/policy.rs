@@ -4,8 +4,9 @@
 //!
 //! Flags run in the order of the fields below, which is the order of
 //! [`POLICY_NAMES`](ferrotunnel_tower::policy::POLICY_NAMES): CORS first (so that refusals
-//! carry CORS headers too), then who may come in (IP, rate, credentials), then limits on what
-//! gets through, then what is changed on the way. A config file lists `[[policy]]` tables
+//! carry CORS headers too) and the concurrency limit, then who may come in (IP, rate,
+//! credentials), then the circuit breaker (after every refusal, so that none counts as the
+//! tunnel failing), then what is changed on the way. A config file lists `[[policy]]` tables
 //! instead, which run in the file's order (within one table, in the order below).
 
 use std::{fmt, marker::PhantomData, num::NonZeroUsize, str::FromStr, time::Duration};
@@ -35,6 +36,12 @@ pub(crate) struct PolicyArgs {
     #[arg(long, value_name = "ORIGINS", num_args = 0..=1, default_missing_value = "*", help_heading = "Tunnel policy")]
     #[serde(default, deserialize_with = "switch_or_text")]
     pub(crate) cors: Option<CorsSpec>,
+
+    /// At most N requests in flight at once per tunnel; 503 beyond it (refused requests hold
+    /// their place only for the moment it takes to refuse them).
+    #[arg(long, value_name = "N", help_heading = "Tunnel policy")]
+    #[serde(default, deserialize_with = "number")]
+    pub(crate) concurrency_limit: Option<NonZeroUsize>,
 
     /// Let in only visitors from this address or CIDR block (repeatable); others get a 403.
     #[arg(long, value_name = "CIDR", help_heading = "Tunnel policy")]
@@ -66,11 +73,6 @@ pub(crate) struct PolicyArgs {
     #[arg(long, value_name = "HEADER=KEY", help_heading = "Tunnel policy")]
     #[serde(default, deserialize_with = "one_or_many")]
     pub(crate) api_key: Vec<ApiKey>,
-
-    /// At most N requests in flight at once per tunnel; 503 beyond it.
-    #[arg(long, value_name = "N", help_heading = "Tunnel policy")]
-    #[serde(default, deserialize_with = "number")]
-    pub(crate) concurrency_limit: Option<NonZeroUsize>,
 
     /// After FAILURES failed requests in a row (5xx, timeouts, a dead local service), answer
     /// 503 at once for COOLDOWN, then try one request [flag alone: 5,30s].
@@ -126,13 +128,13 @@ impl PolicyArgs {
     pub(crate) fn policies(&self) -> Vec<Policy> {
         let mut policies = Vec::new();
         policies.extend(self.cors.clone().map(Policy::Cors));
+        policies.extend(self.concurrency_limit.map(Policy::ConcurrencyLimit));
         policies.extend(self.allow_ip.iter().copied().map(Policy::AllowIp));
         policies.extend(self.deny_ip.iter().copied().map(Policy::DenyIp));
         policies.extend(self.rate_limit.clone().map(Policy::RateLimit));
         policies.extend(self.basic_auth.iter().cloned().map(Policy::BasicAuth));
         policies.extend(self.bearer_token.iter().cloned().map(Policy::BearerToken));
         policies.extend(self.api_key.iter().cloned().map(Policy::ApiKey));
-        policies.extend(self.concurrency_limit.map(Policy::ConcurrencyLimit));
         policies.extend(self.circuit_breaker.map(Policy::CircuitBreaker));
         policies.extend(self.add_header.iter().cloned().map(Policy::AddHeader));
         policies.extend(self.set_header.iter().cloned().map(Policy::SetHeader));
@@ -382,13 +384,13 @@ mod tests {
             names(&table.policies()),
             [
                 "cors",
+                "concurrency-limit",
                 "allow-ip",
                 "deny-ip",
                 "deny-ip",
                 "rate-limit",
                 "basic-auth",
                 "basic-auth",
-                "concurrency-limit",
                 "circuit-breaker",
                 "add-header",
                 "compress",

@@ -32,8 +32,10 @@ enum Kind<F, B> {
         future: F,
     },
     /// The request was refused; the inner service was not called.
+    /// Boxed: the futures of a stack nest, and a response held inline in each layer's future
+    /// would be moved with every layer on every request.
     Refused {
-        response: Ready<Response<ResponseBody<B>>>,
+        response: Option<Box<Response<ResponseBody<B>>>>,
     },
 }
 
@@ -47,7 +49,7 @@ impl<F, B> ResponseFuture<F, B> {
     pub(super) fn refused(response: Response<ResponseBody<B>>) -> Self {
         Self {
             kind: Kind::Refused {
-                response: std::future::ready(response),
+                response: Some(Box::new(response)),
             },
         }
     }
@@ -65,7 +67,10 @@ where
                 let response = ready!(future.poll(cx))?;
                 Poll::Ready(Ok(response.map(ResponseBody::Inner)))
             }
-            KindProj::Refused { response } => Pin::new(response).poll(cx).map(Ok),
+            KindProj::Refused { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(*response)),
+                None => panic!("ResponseFuture polled after completion"),
+            },
         }
     }
 }

@@ -10,7 +10,6 @@ use http::Response;
 use pin_project::pin_project;
 
 use super::{edit::Rules, values::Captured};
-use crate::ResponseBody;
 
 /// The future of [`Headers`](super::Headers): the inner service's response, with the response
 /// rules applied.
@@ -38,7 +37,7 @@ impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -50,7 +49,7 @@ where
                 rule.apply(response.headers_mut(), value);
             }
         }
-        Poll::Ready(Ok(response.map(ResponseBody::Inner)))
+        Poll::Ready(Ok(response))
     }
 }
 

@@ -7,7 +7,6 @@ use std::{
 use http::{Request, Response};
 
 use super::{HeadersLayer, ResponseFuture, edit::Rules, future::ResponseRules, values::Captured};
-use crate::ResponseBody;
 
 /// Adds, sets and removes headers around an inner service: see the [module docs](super).
 pub struct Headers<S> {
@@ -45,7 +44,8 @@ impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for Headers<S>
 where
     S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    // Never refuses: the inner body passes through, its type unchanged.
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 

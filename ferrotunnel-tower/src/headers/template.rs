@@ -6,6 +6,7 @@ use std::{
     str::FromStr,
 };
 
+use ferrotunnel::server::push_ip;
 use http::HeaderValue;
 
 use super::values::Values;
@@ -137,7 +138,7 @@ impl HeaderTemplate {
                 Part::Text(literal) => text.push_str(literal),
                 Part::Value(Placeholder::VisitorIp) => {
                     if let Some(ip) = values.visitor_ip() {
-                        let _ = write!(text, "{ip}");
+                        push_ip(&mut text, ip);
                     }
                 }
                 Part::Value(Placeholder::VisitorAddr) => {

@@ -1,6 +1,6 @@
 use std::{
     fmt,
-    future::{Future, Ready},
+    future::Future,
     pin::Pin,
     task::{Context, Poll, ready},
 };
@@ -25,8 +25,10 @@ enum Kind<F, B> {
         future: F,
     },
     /// The visitor was refused; the inner service was not called.
+    /// Boxed: the futures of a stack nest, and a response held inline in each layer's future
+    /// would be moved with every layer on every request.
     Refused {
-        response: Ready<Response<ResponseBody<B>>>,
+        response: Option<Box<Response<ResponseBody<B>>>>,
     },
 }
 
@@ -40,7 +42,7 @@ impl<F, B> ResponseFuture<F, B> {
     pub(super) fn refused(response: Response<ResponseBody<B>>) -> Self {
         Self {
             kind: Kind::Refused {
-                response: std::future::ready(response),
+                response: Some(Box::new(response)),
             },
         }
     }
@@ -58,7 +60,10 @@ where
                 let response = ready!(future.poll(cx))?;
                 Poll::Ready(Ok(response.map(ResponseBody::Inner)))
             }
-            KindProj::Refused { response } => Pin::new(response).poll(cx).map(Ok),
+            KindProj::Refused { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(*response)),
+                None => panic!("ResponseFuture polled after completion"),
+            },
         }
     }
 }

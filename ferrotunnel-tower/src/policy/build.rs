@@ -2,24 +2,39 @@
 
 use std::{num::NonZeroUsize, time::Duration};
 
-use ferrotunnel::{
-    BoxError, Error, TunnelBody,
-    server::{HttpService, LayerStack},
+use ferrotunnel::{BoxError, Error, TunnelBody, server::LayerStack};
+use http::{HeaderValue, Response, StatusCode, header::RETRY_AFTER};
+use tower::{
+    ServiceBuilder,
+    layer::util::Stack,
+    limit::ConcurrencyLimitLayer,
+    load_shed::{LoadShedLayer, error::Overloaded},
+    timeout::{TimeoutLayer, error::Elapsed},
+    util::{MapErrLayer, MapResponseLayer, MapResultLayer},
 };
-use http::{HeaderValue, Request, Response, StatusCode, header::RETRY_AFTER};
-use tower::{ServiceBuilder, load_shed::error::Overloaded, timeout::error::Elapsed};
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::{CompressionBody, CompressionLayer};
 
 use super::{CorsSpec, Policy};
 use crate::{
-    ResponseBody, auth::AuthLayer, body::refusal, circuit_breaker::CircuitBreakerSpec,
-    headers::HeadersLayer, ip_filter::IpFilterLayer, rate_limit::RateLimitSpec,
+    ResponseBody,
+    auth::AuthLayer,
+    body::refusal,
+    circuit_breaker::{CircuitBreakerLayer, CircuitBreakerSpec},
+    headers::HeadersLayer,
+    ip_filter::IpFilterLayer,
+    rate_limit::{RateLimitLayer, RateLimitSpec},
 };
 
 /// The layers of `policies`, in their order, the first outermost; the rules of one family
 /// (auth, IP, headers) make one layer where the first of them stands (see the
 /// [module docs](super)). Each call builds new layers with state of their own (rate-limit
 /// buckets, breakers), so a server calls it once per tunnel.
+///
+/// Two or more of the built-in steps (IP filter, rate limit, auth, circuit breaker, headers)
+/// in the order of the flags are composed into one service, boxed once: in a boxed stack, each
+/// box costs two allocations per request (the clone, the future), about as much as a step's own
+/// work. The reused tower and tower-http layers (CORS, concurrency limit, compression, timeout)
+/// stay layers of their own.
 pub fn layers(policies: &[Policy]) -> LayerStack {
     let mut steps: Vec<Step> = Vec::new();
     for policy in policies {
@@ -34,9 +49,16 @@ pub fn layers(policies: &[Policy]) -> LayerStack {
         }
     }
     let mut layers = LayerStack::new();
+    let mut composed = Composed::default();
     for step in steps {
-        step.push_onto(&mut layers);
+        if let Err(step) = composed.add(step) {
+            std::mem::take(&mut composed).push_onto(&mut layers);
+            if let Err(step) = composed.add(step) {
+                step.push_onto(&mut layers);
+            }
+        }
     }
+    composed.push_onto(&mut layers);
     layers
 }
 
@@ -157,19 +179,101 @@ impl Step {
         true
     }
 
-    fn push_onto(self, layers: &mut LayerStack) {
+    /// Where a composable step stands in the order of the flags; `None` for the steps that
+    /// stay layers of their own.
+    fn rank(&self) -> Option<u8> {
         match self {
-            Self::Auth(auth) => push_refusing(layers, auth),
-            Self::Ip(filter) => push_refusing(layers, filter),
-            Self::Headers(headers) => layers.push(headers),
-            Self::RateLimit(spec) => push_refusing(layers, spec.layer()),
-            Self::ConcurrencyLimit(limit) => push_concurrency_limit(layers, limit),
-            Self::CircuitBreaker(spec) => push_refusing(layers, spec.layer()),
-            Self::Cors(spec) => layers.push(spec.layer()),
-            Self::Compress => layers.push(CompressionLayer::new()),
-            Self::Timeout(timeout) => push_timeout(layers, timeout),
+            Self::Ip(_) => Some(0),
+            Self::RateLimit(_) => Some(1),
+            Self::Auth(_) => Some(2),
+            Self::CircuitBreaker(_) => Some(3),
+            Self::Headers(_) => Some(4),
+            Self::Cors(_) | Self::ConcurrencyLimit(_) | Self::Compress | Self::Timeout(_) => None,
         }
     }
+
+    /// The step as a layer of its own.
+    fn push_onto(self, layers: &mut LayerStack) {
+        match self {
+            Self::Ip(filter) => layers.push(refusing(filter)),
+            Self::RateLimit(spec) => layers.push(refusing(spec.layer())),
+            Self::Auth(auth) => layers.push(refusing(auth)),
+            Self::CircuitBreaker(spec) => layers.push(refusing(spec.layer())),
+            Self::Headers(headers) => layers.push(headers),
+            Self::Cors(spec) => layers.push(spec.layer()),
+            Self::ConcurrencyLimit(limit) => layers.push(concurrency_limit(limit)),
+            Self::Compress => layers.push(compression()),
+            Self::Timeout(timeout) => layers.push(response_timeout(timeout)),
+        }
+    }
+}
+
+/// Composable steps in the order of the flags, to become one service.
+#[derive(Default)]
+struct Composed {
+    steps: Vec<Step>,
+}
+
+impl Composed {
+    /// Takes `step` if it is composable and comes after every step taken so far; else gives
+    /// it back.
+    fn add(&mut self, step: Step) -> Result<(), Step> {
+        let last = self.steps.last().and_then(Step::rank);
+        match (step.rank(), last) {
+            (Some(rank), Some(last)) if rank > last => {}
+            (Some(_), None) => {}
+            _ => return Err(step),
+        }
+        self.steps.push(step);
+        Ok(())
+    }
+
+    /// One layer for all the steps, each an optional layer, outermost first. A step alone
+    /// stays as it is: the optional slots of a composition cost more than one box.
+    fn push_onto(self, layers: &mut LayerStack) {
+        if self.steps.len() <= 1 {
+            for step in self.steps {
+                step.push_onto(layers);
+            }
+            return;
+        }
+        let mut slots = Slots::default();
+        for step in self.steps {
+            match step {
+                Step::Ip(filter) => slots.ip = Some(refusing(filter)),
+                Step::RateLimit(spec) => slots.rate_limit = Some(refusing(spec.layer())),
+                Step::Auth(auth) => slots.auth = Some(refusing(auth)),
+                Step::CircuitBreaker(spec) => slots.breaker = Some(refusing(spec.layer())),
+                Step::Headers(headers) => slots.headers = Some(headers),
+                // Not composable: `add` never takes them.
+                Step::Cors(_) | Step::ConcurrencyLimit(_) | Step::Compress | Step::Timeout(_) => {
+                    step.push_onto(layers);
+                }
+            }
+        }
+        // The state of each step (rate-limit buckets, breakers) was made above, once; every
+        // service the layer makes shares it.
+        layers.push(
+            ServiceBuilder::new()
+                .option_layer(slots.ip)
+                .option_layer(slots.rate_limit)
+                .option_layer(slots.auth)
+                .option_layer(slots.breaker)
+                .option_layer(slots.headers)
+                .into_inner(),
+        );
+    }
+}
+
+type Refusing<L> = Stack<L, MapResponseLayer<fn(RefusingResponse) -> TunnelResponse>>;
+
+#[derive(Default)]
+struct Slots {
+    ip: Option<Refusing<IpFilterLayer>>,
+    rate_limit: Option<Refusing<RateLimitLayer>>,
+    auth: Option<Refusing<AuthLayer>>,
+    breaker: Option<Refusing<CircuitBreakerLayer>>,
+    headers: Option<HeadersLayer>,
 }
 
 /// The builder methods of the layers take `self`; a step keeps its layer in place.
@@ -177,44 +281,67 @@ fn take<T: Default>(layer: &mut T) -> T {
     std::mem::take(layer)
 }
 
-/// Pushes a layer whose responses are [`ResponseBody`]s, handing the inner body on without a
-/// second box (only a refusal's text is boxed).
-fn push_refusing<L, S>(layers: &mut LayerStack, layer: L)
-where
-    L: tower::Layer<HttpService, Service = S> + Send + Sync + 'static,
-    S: tower::Service<
-            Request<TunnelBody>,
-            Response = Response<ResponseBody<TunnelBody>>,
-            Error = BoxError,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let layer = ServiceBuilder::new()
-        .map_response(|response: Response<ResponseBody<TunnelBody>>| {
-            response.map(ResponseBody::into_tunnel_body)
-        })
-        .layer(layer)
-        .into_inner();
-    layers.push(layer);
+/// A layer whose responses are [`ResponseBody`]s, answering [`TunnelBody`]s: the inner body
+/// is handed on without a second box (only a refusal's text is boxed).
+fn refusing<L>(layer: L) -> Refusing<L> {
+    Stack::new(layer, MapResponseLayer::new(tunnel_response as _))
+}
+
+type RefusingResponse = Response<ResponseBody<TunnelBody>>;
+type TunnelResponse = Response<TunnelBody>;
+
+fn tunnel_response(response: RefusingResponse) -> TunnelResponse {
+    response.map(ResponseBody::into_tunnel_body)
+}
+
+/// A compressed body is boxed: it is a new body.
+fn boxed_response(response: Compressed) -> TunnelResponse {
+    response.map(ferrotunnel::server::into_tunnel_body)
 }
 
 /// tower's concurrency limit, with load shedding: a request beyond the limit is refused at
 /// once with a 503, rather than queued without bound.
-fn push_concurrency_limit(layers: &mut LayerStack, limit: NonZeroUsize) {
-    let layer = ServiceBuilder::new()
-        .map_result(
-            move |result: Result<Response<TunnelBody>, BoxError>| match result {
-                Err(err) if err.is::<Overloaded>() => Ok(overloaded(limit)),
-                other => other,
-            },
-        )
-        .load_shed()
-        .concurrency_limit(limit.get())
-        .into_inner();
-    layers.push(layer);
+fn concurrency_limit(
+    limit: NonZeroUsize,
+) -> Stack<ConcurrencyLimitLayer, Shedding<impl Fn(Overload) -> Overload + Clone>> {
+    let shedding = Stack::new(
+        LoadShedLayer::new(),
+        MapResultLayer::new(move |result: Overload| overloaded_to_503(result, limit)),
+    );
+    Stack::new(ConcurrencyLimitLayer::new(limit.get()), shedding)
+}
+
+type Overload = Result<TunnelResponse, BoxError>;
+type Shedding<F> = Stack<LoadShedLayer, MapResultLayer<F>>;
+
+/// tower-http's compression, answering [`TunnelBody`]s.
+fn compression() -> Stack<CompressionLayer, MapResponseLayer<BoxCompressed>> {
+    Stack::new(CompressionLayer::new(), MapResponseLayer::new(boxed_response as _))
+}
+
+type Compressed = Response<CompressionBody<TunnelBody>>;
+type BoxCompressed = fn(Compressed) -> TunnelResponse;
+
+/// tower's timeout, failing with the core's own error.
+fn response_timeout(
+    timeout: Duration,
+) -> Stack<TimeoutLayer, MapErrLayer<impl Fn(BoxError) -> BoxError + Clone>> {
+    Stack::new(
+        TimeoutLayer::new(timeout),
+        MapErrLayer::new(move |err: BoxError| timed_out(err, timeout)),
+    )
+}
+
+/// tower's load shedding fails a request beyond the concurrency limit; the visitor gets a 503
+/// that says why.
+fn overloaded_to_503(
+    result: Result<TunnelResponse, BoxError>,
+    limit: NonZeroUsize,
+) -> Result<TunnelResponse, BoxError> {
+    match result {
+        Err(err) if err.is::<Overloaded>() => Ok(overloaded(limit)),
+        other => other,
+    }
 }
 
 fn overloaded(limit: NonZeroUsize) -> Response<TunnelBody> {
@@ -231,18 +358,12 @@ fn overloaded(limit: NonZeroUsize) -> Response<TunnelBody> {
     response
 }
 
-/// tower's timeout, failing with the core's own error so that the rescue step answers with
-/// the same 504 as for the server's response timeout.
-fn push_timeout(layers: &mut LayerStack, timeout: Duration) {
-    let layer = ServiceBuilder::new()
-        .map_err(move |err: BoxError| -> BoxError {
-            if err.is::<Elapsed>() {
-                Error::ResponseTimeout(timeout).into()
-            } else {
-                err
-            }
-        })
-        .timeout(timeout)
-        .into_inner();
-    layers.push(layer);
+/// tower's timeout says only that time ran out: fail with the core's own error, so that the
+/// rescue step answers with the same 504 as for the server's response timeout.
+fn timed_out(err: BoxError, timeout: Duration) -> BoxError {
+    if err.is::<Elapsed>() {
+        Error::ResponseTimeout(timeout).into()
+    } else {
+        err
+    }
 }

@@ -10,8 +10,9 @@
 //! # How rules become layers
 //!
 //! [`layers`] builds a list of rules into layers that run in the list's order, the first
-//! outermost, with one exception: rules of one *family* make one layer, which stands where the
-//! first of them does —
+//! outermost (rules in the order of [`POLICY_NAMES`], as flags always are, are composed into
+//! one service), with one exception: rules of one *family* make one layer, which stands where
+//! the first of them does —
 //!
 //! - **auth** (`basic-auth`, `bearer-token`, `api-key`): one layer that lets a request through
 //!   with *any* of the credentials;
@@ -28,7 +29,8 @@
 //!     Policy::parse("rate-limit", "100/min")?,
 //!     Policy::parse("basic-auth", "alice:correct-horse")?,
 //! ];
-//! assert_eq!(layers(&rules).len(), 3);
+//! // In the order of the flags, the rules make one layer.
+//! assert_eq!(layers(&rules).len(), 1);
 //!
 //! // On the wire: the flag's name and its value, as the user wrote it.
 //! let rule = PolicyRule::from(&rules[1]);
@@ -106,13 +108,13 @@ pub enum Policy {
 /// Every policy's name, in the order a command line's flags run (see `docs/plugin-guide.md`).
 pub const POLICY_NAMES: [&str; 17] = [
     "cors",
+    "concurrency-limit",
     "allow-ip",
     "deny-ip",
     "rate-limit",
     "basic-auth",
     "bearer-token",
     "api-key",
-    "concurrency-limit",
     "circuit-breaker",
     "add-header",
     "set-header",

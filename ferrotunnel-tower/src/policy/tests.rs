@@ -16,13 +16,13 @@ use super::*;
 /// One value each policy accepts, as a user would write it.
 const SAMPLES: [(&str, &str); 17] = [
     ("cors", "https://app.example.com"),
+    ("concurrency-limit", "64"),
     ("allow-ip", "10.0.0.0/8"),
     ("deny-ip", "2001:db8::/32"),
     ("rate-limit", "10/s,burst=20"),
     ("basic-auth", "alice:correct-horse"),
     ("bearer-token", "3f9c2d7e"),
     ("api-key", "x-api-key=c2VjcmV0"),
-    ("concurrency-limit", "64"),
     ("circuit-breaker", "5,30s"),
     ("add-header", "x-visitor: ${visitor_ip}"),
     ("set-header", "x-env: prod"),
@@ -142,7 +142,14 @@ async fn rules_run_in_their_order() {
         status(&ip_first, from([192, 0, 2, 7])).await,
         StatusCode::FORBIDDEN
     );
-    let auth_first = stack(&[("basic-auth", "alice:pw"), ("deny-ip", "192.0.2.0/24")]);
+    let out_of_flag_order = [("basic-auth", "alice:pw"), ("deny-ip", "192.0.2.0/24")];
+    let policies = out_of_flag_order.map(|(name, value)| Policy::parse(name, value).expect(name));
+    assert_eq!(
+        layers(&policies).len(),
+        2,
+        "one composed layer per run in flag order"
+    );
+    let auth_first = stack(&out_of_flag_order);
     assert_eq!(
         status(&auth_first, from([192, 0, 2, 7])).await,
         StatusCode::UNAUTHORIZED

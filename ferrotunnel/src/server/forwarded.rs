@@ -15,7 +15,10 @@ use http::{
 };
 use pin_project::pin_project;
 
-use super::{VisitorAddr, visitor::IngressScheme};
+use super::{
+    VisitorAddr,
+    visitor::{IngressScheme, push_ip},
+};
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -117,11 +120,12 @@ fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) {
     }
 
     if let Some(ip) = visitor {
-        let visitor = address_text(ip);
-        let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(earlier) => format!("{earlier}, {visitor}"),
-            None => visitor,
-        };
+        let mut chain = String::with_capacity(64);
+        if let Some(earlier) = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            chain.push_str(earlier);
+            chain.push_str(", ");
+        }
+        push_ip(&mut chain, ip);
         if let Ok(value) = HeaderValue::from_str(&chain) {
             headers.insert(X_FORWARDED_FOR.clone(), value);
         }
@@ -130,29 +134,6 @@ fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) {
     if let Some(host) = headers.get(HOST).cloned() {
         headers.insert(X_FORWARDED_HOST.clone(), host);
     }
-}
-
-/// `ip` as text. IPv4 addresses, nearly every visitor's, are written digit by digit: `Display`
-/// goes through the formatting machinery, which cost the server 3 % of its instructions per
-/// request.
-fn address_text(ip: IpAddr) -> String {
-    let IpAddr::V4(ip) = ip else {
-        return ip.to_string();
-    };
-    let mut text = String::with_capacity("255.255.255.255".len());
-    for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            text.push('.');
-        }
-        if octet >= 100 {
-            text.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            text.push(char::from(b'0' + octet / 10 % 10));
-        }
-        text.push(char::from(b'0' + octet % 10));
-    }
-    text
 }
 
 /// Rewrites the local service's response for the visitor.
@@ -248,26 +229,6 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "app.localhost:8080");
-    }
-
-    #[test]
-    fn addresses_read_as_display_writes_them() {
-        for text in [
-            "0.0.0.0",
-            "9.10.99.100",
-            "127.0.0.1",
-            "192.0.2.7",
-            "255.255.255.255",
-            "2001:db8::1",
-            "::ffff:192.0.2.7",
-        ] {
-            let ip: IpAddr = text.parse().unwrap();
-            assert_eq!(address_text(ip), ip.to_string());
-        }
-        for octet in 0..=u8::MAX {
-            let ip = IpAddr::from([octet, octet / 3, 200 - octet % 200, 7]);
-            assert_eq!(address_text(ip), ip.to_string());
-        }
     }
 
     #[test]

@@ -54,10 +54,11 @@ mod visitor;
 
 pub use body::{TunnelBody, into_tunnel_body};
 pub use layers::{HttpService, LayerStack, TunnelPolicy};
+pub use request_id::{REQUEST_ID, RequestIds};
 pub use routing::CONNECT_PATH;
 pub use tunnel::TunnelContext;
 pub use tunnel_service::TunnelService;
-pub use visitor::{ReceivedAt, VisitorAddr};
+pub use visitor::{ReceivedAt, VisitorAddr, push_ip};
 
 use layers::NoTunnelPolicy;
 use registry::Registry;

@@ -22,7 +22,7 @@
 use std::{sync::Arc, time::Duration};
 
 use tower::{ServiceBuilder, timeout::error::Elapsed};
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::{propagate_header::PropagateHeaderLayer, set_header::SetRequestHeaderLayer};
 
 use super::{
     HttpService, IngressService, LayerStack, TunnelService,
@@ -51,8 +51,10 @@ pub(super) fn ingress(
     let service = ServiceBuilder::new()
         // Outside the rescue step, so that its error responses carry the id too; neither
         // request-id layer can fail.
-        .layer(SetRequestIdLayer::new(REQUEST_ID, RequestIds))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestHeaderLayer::if_not_present(
+            REQUEST_ID, RequestIds,
+        ))
+        .layer(PropagateHeaderLayer::new(REQUEST_ID))
         // Every error below becomes a response here and nowhere else.
         .layer(RescueLayer)
         .layer(ClientConnectLayer::new(sessions, registry.clone()))
