@@ -6,8 +6,9 @@
 
 use std::{
     fmt,
+    future::Future,
     pin::Pin,
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
 };
 
 use bytes::Bytes;
@@ -110,6 +111,72 @@ pub fn refusal<B>(status: StatusCode, message: impl fmt::Display) -> Response<Re
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+/// The future of a layer that either calls its inner service or refuses at once: the inner
+/// call's response, or the refusal. The auth and IP-filter layers' `ResponseFuture`.
+#[pin_project]
+pub struct RefusingFuture<F, B> {
+    #[pin]
+    kind: Kind<F, B>,
+}
+
+#[pin_project(project = KindProj)]
+enum Kind<F, B> {
+    /// Let through: the inner call.
+    Inner(#[pin] F),
+    /// Refused; the inner service was not called. Boxed: the futures of a stack nest, and a
+    /// response held inline in each layer's future would be moved with every layer on every
+    /// request.
+    Refused(Option<Box<Response<ResponseBody<B>>>>),
+}
+
+impl<F, B> RefusingFuture<F, B> {
+    /// The inner service's call.
+    pub fn inner(future: F) -> Self {
+        Self {
+            kind: Kind::Inner(future),
+        }
+    }
+
+    /// A refusal: `response` without calling the inner service.
+    pub fn refused(response: Response<ResponseBody<B>>) -> Self {
+        Self {
+            kind: Kind::Refused(Some(Box::new(response))),
+        }
+    }
+}
+
+impl<F, B, E> Future for RefusingFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner(future) => {
+                let response = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(response.map(ResponseBody::Inner)))
+            }
+            KindProj::Refused(response) => match response.take() {
+                Some(response) => Poll::Ready(Ok(*response)),
+                None => panic!("RefusingFuture polled after completion"),
+            },
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for RefusingFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Inner(_) => "Inner",
+            Kind::Refused(_) => "Refused",
+        };
+        f.debug_struct("RefusingFuture")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

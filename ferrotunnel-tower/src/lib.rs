@@ -87,7 +87,7 @@ pub mod request;
 
 pub use async_trait::async_trait;
 pub use auth::{AsyncAuth, AsyncAuthLayer, Auth, AuthLayer, AuthValidator, Verdict};
-pub use body::{ResponseBody, refusal};
+pub use body::{RefusingFuture, ResponseBody, refusal};
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 pub use ext::{ServerBuilderExt, ServiceBuilderExt};
 pub use headers::{Headers, HeadersLayer};

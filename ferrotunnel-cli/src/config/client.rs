@@ -8,13 +8,13 @@ use std::{
     time::Duration,
 };
 
-use clap::{ArgMatches, Args, FromArgMatches};
+use clap::{ArgMatches, Args};
 use ferrotunnel::protocol::{Secret, validate_tunnel_name};
 use ferrotunnel_tower::policy::Policy;
 use serde::Deserialize;
 
 use super::{
-    ConfigError, PolicyArgs, load, require_nonzero_durations, require_positive_limits, setting,
+    ConfigError, PolicyArgs, Settings, require_nonzero_durations, require_positive_limits, setting,
 };
 use crate::duration;
 
@@ -140,22 +140,21 @@ fn secret(value: &str) -> Result<Secret, Infallible> {
     Ok(Secret::new(value))
 }
 
+impl Settings for ClientConfig {
+    fn policy_flags(&mut self) -> (&mut PolicyArgs, &mut Vec<PolicyArgs>) {
+        (&mut self.policy_flags, &mut self.policy)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        ClientConfig::validate(self)
+    }
+}
+
 impl ClientConfig {
     /// Reads `file` (if any), lays the flags the user gave (and `FERROTUNNEL_TOKEN`) over it,
-    /// and checks the result. A flag replaces the file's value, a repeated flag its whole list.
+    /// and checks the result.
     pub(crate) fn resolve(file: Option<&Path>, flags: &ArgMatches) -> Result<Self, ConfigError> {
-        let mut config = match file {
-            Some(path) => load::<Self>(path)?,
-            None => Self::default(),
-        };
-        config
-            .update_from_arg_matches(flags)
-            .map_err(|err| ConfigError::new(err.to_string()))?;
-        if !config.policy_flags.is_empty() {
-            config.policy = vec![std::mem::take(&mut config.policy_flags)];
-        }
-        config.validate()?;
-        Ok(config)
+        super::resolve(file, flags)
     }
 
     /// The policy of every tunnel of this client, in order.
@@ -237,7 +236,9 @@ impl ClientConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::config_dir;
+    use clap::FromArgMatches;
+
+    use crate::config::{load, tests::config_dir};
 
     fn parse(toml: &str) -> Result<ClientConfig, String> {
         toml::from_str(toml).map_err(|e| e.to_string())

@@ -16,6 +16,7 @@
 
 use std::{fmt, path::Path, time::Duration};
 
+use clap::{ArgMatches, FromArgMatches};
 use serde::de::DeserializeOwned;
 
 mod client;
@@ -45,6 +46,37 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// What `server` and `client` settings have in common, for [`resolve`].
+pub(crate) trait Settings: DeserializeOwned + Default + FromArgMatches {
+    /// The policy flags, and the policy the file lists as `[[policy]]` tables.
+    fn policy_flags(&mut self) -> (&mut PolicyArgs, &mut Vec<PolicyArgs>);
+
+    /// Checks what the command line can name better than the library.
+    fn validate(&self) -> Result<(), ConfigError>;
+}
+
+/// Reads `file` (if any), lays the flags the user gave (and `FERROTUNNEL_TOKEN`) over it, and
+/// checks the result. A flag replaces the file's value, a repeated flag its whole list, and the
+/// policy flags, if any, the file's `[[policy]]` tables.
+pub(crate) fn resolve<T: Settings>(
+    file: Option<&Path>,
+    flags: &ArgMatches,
+) -> Result<T, ConfigError> {
+    let mut settings = match file {
+        Some(path) => load::<T>(path)?,
+        None => T::default(),
+    };
+    settings
+        .update_from_arg_matches(flags)
+        .map_err(|err| ConfigError::new(err.to_string()))?;
+    let (policy_flags, policy) = settings.policy_flags();
+    if !policy_flags.is_empty() {
+        *policy = vec![std::mem::take(policy_flags)];
+    }
+    settings.validate()?;
+    Ok(settings)
+}
 
 /// Reads and parses a config file; the error names the file and, for syntax or unknown keys,
 /// the line.

@@ -316,7 +316,10 @@ type Shedding<F> = Stack<LoadShedLayer, MapResultLayer<F>>;
 
 /// tower-http's compression, answering [`TunnelBody`]s.
 fn compression() -> Stack<CompressionLayer, MapResponseLayer<BoxCompressed>> {
-    Stack::new(CompressionLayer::new(), MapResponseLayer::new(boxed_response as _))
+    Stack::new(
+        CompressionLayer::new(),
+        MapResponseLayer::new(boxed_response as _),
+    )
 }
 
 type Compressed = Response<CompressionBody<TunnelBody>>;
