@@ -71,6 +71,16 @@ impl Figures<'_> {
             Compare::Throughput,
             |t| &t.rate,
         );
+        traffic_row(
+            "server CPU per request at max rate (µs)".into(),
+            Compare::Alone,
+            |t| &t.server_cpu,
+        );
+        traffic_row(
+            "client CPU per request at max rate (µs)".into(),
+            Compare::Alone,
+            |t| &t.client_cpu,
+        );
         let size = mib_label(o.download_bytes);
         traffic_row(
             format!("download {size}, 1 stream (MiB/s)"),
@@ -217,6 +227,14 @@ impl Figures<'_> {
                     String::new()
                 }
             ));
+            if !t.server_cpu.is_empty() {
+                lines.push(format!(
+                    "  {:<12} CPU per request at max rate (µs): server [{}], client [{}]",
+                    route.name,
+                    list(&t.server_cpu, 1),
+                    list(&t.client_cpu, 1),
+                ));
+            }
             if let Some(err) = &t.first_error {
                 lines.push(format!(
                     "  {:<12} {} failed request(s); first: {err}",

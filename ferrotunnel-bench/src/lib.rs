@@ -20,6 +20,7 @@
 use std::{path::Path, process::ExitCode};
 
 mod child;
+mod cpu;
 mod figures;
 mod load;
 mod local_service;

@@ -28,6 +28,9 @@ pub(crate) struct RouteTraffic {
     pub(crate) rate: Vec<f64>,
     /// TCP connections opened on the machine per 1000 requests of each max-rate run.
     pub(crate) opens_per_1000: Vec<f64>,
+    /// CPU microseconds per request of the tunnel's server and client in each max-rate run.
+    pub(crate) server_cpu: Vec<f64>,
+    pub(crate) client_cpu: Vec<f64>,
     pub(crate) single: Vec<f64>,
     pub(crate) parallel: Vec<f64>,
     /// Transfers stopped at the cap.
@@ -121,7 +124,11 @@ async fn rate_figure(
         for i in rotated(routes.len(), n) {
             let (route, result) = (&routes[i], &mut results[i]);
             let opens_before = tcp_opens::active_opens();
-            let run = rate::run(&route.target, &plan).await?;
+            let pids: Vec<u32> = [route.server_pid, route.client_pid]
+                .into_iter()
+                .flatten()
+                .collect();
+            let run = rate::run(&route.target, &plan, &pids).await?;
             let opens = tcp_opens::active_opens()
                 .zip(opens_before)
                 .map_or(f64::NAN, |(after, before)| {
@@ -138,6 +145,12 @@ async fn rate_figure(
             ));
             result.rate.push(run.per_second());
             result.opens_per_1000.push(per_1000);
+            if let (Some(_), Some(server)) = (route.server_pid, run.cpu_per_request_us(0)) {
+                result.server_cpu.push(server);
+            }
+            if let (Some(_), Some(client)) = (route.client_pid, run.cpu_per_request_us(1)) {
+                result.client_cpu.push(client);
+            }
             result.error(run.errors, run.first_error);
         }
     }
