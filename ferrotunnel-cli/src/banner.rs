@@ -14,7 +14,9 @@
 //! Server Status     online
 //! ```
 //!
-//! (the `HTTPS address` line only with `--https`),
+//! (the `HTTPS address` line only with `--https`), and before `Server Status`, when the server
+//! enforces a policy on every tunnel, `Tunnel Policy     deny-ip 192.0.2.0/24, rate-limit 600/min`
+//! (secrets masked: `basic-auth alice:***`),
 //!
 //! and `Server Status     stopped` after a graceful shutdown.
 //!
@@ -27,7 +29,8 @@
 //! Forwarding        http://app.localhost:8080 -> http://127.0.0.1:3000
 //! ```
 //!
-//! then one `Session Status` line per change of state, as it happens:
+//! followed, when the client asks the server for a policy on every one of its tunnels, by a
+//! `Tunnel Policy` line like the server's; then one `Session Status` line per change of state, as it happens:
 //!
 //! ```text
 //! Session Status    reconnecting (attempt 1): the tunnel session is closed
@@ -47,6 +50,7 @@
 use std::{fmt, io::Write, net::SocketAddr};
 
 use ferrotunnel::{ClientState, protocol::TunnelInfo};
+use ferrotunnel_tower::policy::Policy;
 
 /// Wide enough for every label plus two spaces.
 const LABEL_WIDTH: usize = 18;
@@ -72,11 +76,21 @@ pub(crate) fn server_online(
     control: SocketAddr,
     http: SocketAddr,
     https: Option<SocketAddr>,
+    policy: &[Policy],
 ) -> Vec<String> {
     let mut lines = vec![line("Control address", control), line("HTTP address", http)];
     lines.extend(https.map(|https| line("HTTPS address", https)));
+    lines.extend(policy_line(policy));
     lines.push(line("Server Status", "online"));
     lines
+}
+
+/// `Tunnel Policy  rule, rule`, secrets masked; none without a policy.
+pub(crate) fn policy_line(policy: &[Policy]) -> Option<String> {
+    (!policy.is_empty()).then(|| {
+        let rules: Vec<String> = policy.iter().map(Policy::to_string).collect();
+        line("Tunnel Policy", rules.join(", "))
+    })
 }
 
 /// The server's line after a graceful shutdown.
@@ -140,7 +154,7 @@ mod tests {
         assert_eq!(line("HTTP address", "x"), "HTTP address      x");
         let addr: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
         assert_eq!(
-            server_online(addr, addr, None),
+            server_online(addr, addr, None, &[]),
             [
                 "Control address   127.0.0.1:8080",
                 "HTTP address      127.0.0.1:8080",
@@ -148,8 +162,16 @@ mod tests {
             ]
         );
         assert_eq!(
-            server_online(addr, addr, Some(addr))[2],
+            server_online(addr, addr, Some(addr), &[])[2],
             "HTTPS address     127.0.0.1:8080"
+        );
+        let policy = [
+            Policy::parse("rate-limit", "600/min").expect("rule"),
+            Policy::parse("basic-auth", "alice:swordfish").expect("rule"),
+        ];
+        assert_eq!(
+            server_online(addr, addr, None, &policy)[2],
+            "Tunnel Policy     rate-limit 600/min, basic-auth alice:***"
         );
     }
 

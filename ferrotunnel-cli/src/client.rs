@@ -37,6 +37,11 @@ pub(crate) async fn run(
     };
     let locals = config.local_addresses();
     announce(&handle, &server_url, &locals);
+    banner::print(
+        &banner::policy_line(&config.policies())
+            .into_iter()
+            .collect::<Vec<_>>(),
+    );
     supervise(handle, &locals, signals).await
 }
 

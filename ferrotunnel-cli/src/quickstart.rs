@@ -31,6 +31,7 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
         server.control_addr(),
         server.http_addr(),
         None,
+        &[],
     ));
 
     let demo = DemoService::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))

@@ -29,6 +29,7 @@ pub(crate) async fn run(
         handle.control_addr(),
         handle.http_addr(),
         handle.https_addr(),
+        &config.policies(),
     ));
 
     let signal = signals.recv().await;

@@ -54,7 +54,12 @@ fn retry_after(answer: &Answer) -> Duration {
 #[tokio::test]
 async fn basic_auth_lets_in_only_visitors_with_credentials() {
     let local = local_service().await;
-    let (_server, url, ingress) = start_server(&["--basic-auth", "alice:correct-horse"]);
+    let (server, url, ingress) = start_server(&["--basic-auth", "alice:correct-horse"]);
+    assert!(
+        server.printed("Tunnel Policy     basic-auth alice:***"),
+        "the server says what it enforces, secrets masked: {:?}",
+        server.seen
+    );
     let _client = start_client(&url, local, "app", &[]);
     let app = host("app", ingress);
 

@@ -207,6 +207,22 @@ impl Policy {
     }
 }
 
+impl fmt::Display for Policy {
+    /// The rule as a person reads it, secrets masked: `rate-limit 100/min`,
+    /// `basic-auth alice:***`, `compress`. For logs and banners; [`value`](Self::value) is the
+    /// text with the secrets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.name();
+        match self {
+            Self::BasicAuth(credential) => write!(f, "{name} {}:***", credential.user()),
+            Self::BearerToken(_) => write!(f, "{name} ***"),
+            Self::ApiKey(key) => write!(f, "{name} {}=***", key.header()),
+            Self::Compress => f.write_str(name),
+            _ => write!(f, "{name} {}", self.value()),
+        }
+    }
+}
+
 fn concurrency(value: &str) -> Result<NonZeroUsize, String> {
     value.trim().parse().map_err(|_| {
         format!("{value:?} is not a number of requests: write a whole number of 1 or more, like 64")

@@ -77,6 +77,26 @@ fn secrets_stay_out_of_debug_output_and_error_messages() {
         assert!(!debug.contains("correct-horse"), "{debug}");
         assert!(debug.starts_with(name), "{debug}");
     }
+    let shown: Vec<String> = [
+        ("basic-auth", "alice:correct-horse"),
+        ("bearer-token", "correct-horse"),
+        ("api-key", "x-api-key=correct-horse"),
+        ("rate-limit", "10/s"),
+        ("compress", ""),
+    ]
+    .iter()
+    .map(|(name, value)| Policy::parse(name, value).expect(name).to_string())
+    .collect();
+    assert_eq!(
+        shown,
+        [
+            "basic-auth alice:***",
+            "bearer-token ***",
+            "api-key x-api-key=***",
+            "rate-limit 10/s",
+            "compress"
+        ]
+    );
     let err = Policy::parse("basic-auth", "correct-horse").expect_err("no colon");
     assert!(!err.contains("correct-horse"), "{err}");
 }
