@@ -94,9 +94,12 @@ fn builder(config: &ServerConfig) -> Result<ServerBuilder, ConfigError> {
     if let Some(max) = config.max_frame_size {
         builder = builder.max_frame_size(max);
     }
-    let policies = TunnelPolicies::new()
+    let mut policies = TunnelPolicies::new()
         .server_policy(config.policies())
         .client_policies(config.client_policies()?);
+    if let Some(max) = config.max_policy_rules {
+        policies = policies.max_client_rules(max);
+    }
     Ok(builder.tunnel_policy(policies))
 }
 

@@ -127,6 +127,10 @@ pub(crate) struct ServerConfig {
     #[serde(default)]
     pub(crate) client_policies: Vec<String>,
 
+    /// The most policy rules a client may ask for on one tunnel [default: 32].
+    #[arg(long, value_name = "N", help_heading = "Tunnel policy")]
+    pub(crate) max_policy_rules: Option<usize>,
+
     /// The policy flags, for every tunnel. A config file lists `[[policy]]` tables instead.
     #[command(flatten)]
     #[serde(skip)]
@@ -202,6 +206,7 @@ impl ServerConfig {
             ("max_streams_per_session", self.max_streams_per_session),
             ("max_header_size", self.max_header_size),
             ("max_frame_size", self.max_frame_size),
+            ("max_policy_rules", self.max_policy_rules),
         ])
     }
 

@@ -50,7 +50,7 @@ use std::{fmt, num::NonZeroUsize, time::Duration};
 pub use build::layers;
 pub use cors::CorsSpec;
 pub use ferrotunnel::protocol::PolicyRule;
-pub use server::{ClientPolicies, TunnelPolicies};
+pub use server::{ClientPolicies, DEFAULT_MAX_CLIENT_RULES, TunnelPolicies};
 
 use crate::{
     auth::{ApiKey, BasicCredential, BearerToken},

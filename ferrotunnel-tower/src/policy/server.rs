@@ -63,16 +63,39 @@ impl ClientPolicies {
 /// );
 /// # Ok::<(), String>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TunnelPolicies {
     server: Vec<Policy>,
     clients: ClientPolicies,
+    max_client_rules: usize,
+}
+
+/// The most rules a client may ask for on one tunnel, unless the server says otherwise.
+pub const DEFAULT_MAX_CLIENT_RULES: usize = 32;
+
+impl Default for TunnelPolicies {
+    fn default() -> Self {
+        Self {
+            server: Vec::new(),
+            clients: ClientPolicies::Any,
+            max_client_rules: DEFAULT_MAX_CLIENT_RULES,
+        }
+    }
 }
 
 impl TunnelPolicies {
-    /// No server-wide policy; clients may ask for any.
+    /// No server-wide policy; clients may ask for any, at most
+    /// [`DEFAULT_MAX_CLIENT_RULES`] rules per tunnel.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The most rules a client may ask for on one tunnel (default 32). Each rule is work on
+    /// every request of the tunnel, and some keep state (a rate limit's buckets): a bound keeps
+    /// a client from spending the server's memory and CPU through its own tunnel's policy.
+    pub fn max_client_rules(mut self, max: usize) -> Self {
+        self.max_client_rules = max;
+        self
     }
 
     /// Runs `policies` on every tunnel, before the tunnel's own.
@@ -95,6 +118,13 @@ impl TunnelPolicies {
 
 impl TunnelPolicy for TunnelPolicies {
     fn layers(&self, _tunnel: &str, rules: &[PolicyRule]) -> Result<LayerStack, String> {
+        if rules.len() > self.max_client_rules {
+            return Err(format!(
+                "{} policy rules asked for; this server takes at most {} per tunnel",
+                rules.len(),
+                self.max_client_rules
+            ));
+        }
         let mut asked = Vec::with_capacity(rules.len());
         for rule in rules {
             if !self.clients.allows(&rule.name) {

@@ -341,6 +341,17 @@ fn a_server_refuses_what_clients_may_not_set_or_cannot_be_built() {
     assert!(none.layers("app", &[]).is_ok(), "no rules are always fine");
     let err = refuse(&TunnelPolicies::new(), &[rule("rate-limit", "fast")]);
     assert!(err.starts_with("policy `rate-limit`: \"fast\""), "{err}");
+    let few = TunnelPolicies::new().max_client_rules(2);
+    let three = [
+        rule("add-header", "a: 1"),
+        rule("add-header", "b: 2"),
+        rule("add-header", "c: 3"),
+    ];
+    assert!(few.layers("app", &three[..2]).is_ok());
+    assert_eq!(
+        refuse(&few, &three),
+        "3 policy rules asked for; this server takes at most 2 per tunnel"
+    );
     let err = ClientPolicies::from_names(["basic-auth", "magic"]).expect_err("unknown");
     assert!(err.contains("no policy named \"magic\""), "{err}");
 }
