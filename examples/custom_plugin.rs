@@ -14,7 +14,7 @@
 //! cargo run --example custom_plugin
 //! ```
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use axum::{Router, http::HeaderMap, routing::get};
@@ -51,7 +51,11 @@ impl AskAuthService {
                 .headers_mut()
                 .insert(*name, HeaderValue::from_str(value)?);
         }
-        Ok(self.http.request(request).await?.status())
+        // Every wait has a bound: a hung auth service must not hold visitors forever.
+        let answer = tokio::time::timeout(Duration::from_secs(2), self.http.request(request))
+            .await
+            .map_err(|_| "the auth service did not answer within 2 s")??;
+        Ok(answer.status())
     }
 }
 

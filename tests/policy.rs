@@ -88,6 +88,51 @@ async fn a_client_asking_for_an_invalid_policy_is_refused_and_others_go_on() {
     server.shutdown().await;
 }
 
+/// A server's policy with a bug: it panics on any rule.
+struct Buggy;
+
+impl ferrotunnel::server::TunnelPolicy for Buggy {
+    fn layers(
+        &self,
+        _tunnel: &str,
+        rules: &[PolicyRule],
+    ) -> Result<ferrotunnel::server::LayerStack, String> {
+        assert!(rules.is_empty(), "a bug in the server's policy code");
+        Ok(ferrotunnel::server::LayerStack::new())
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_the_servers_policy_refuses_that_client_and_nothing_else() {
+    let local = serve(local_service()).await;
+    let server = start(server_builder().tunnel_policy(Buggy)).await;
+    let err = client_builder(&server)
+        .subdomain("bad")
+        .local_address(local.to_string())
+        .policy(PolicyRule::new("compress", ""))
+        .build()
+        .expect("client config")
+        .start()
+        .await
+        .expect_err("refused");
+    let refusal = refusal_of(err);
+    assert_eq!(refusal.code, RefusalCode::InvalidPolicy);
+    assert!(
+        refusal
+            .message
+            .contains("failed to build this tunnel's policy"),
+        "{}",
+        refusal.message
+    );
+    let good = start_client(&server, "good", local).await;
+    let (status, _) = Visitor::new(server.http_addr())
+        .get("good.localhost", "/hello")
+        .await;
+    assert_eq!(status, StatusCode::OK, "the server goes on");
+    good.shutdown().await.expect("stops");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_server_without_a_tunnel_policy_refuses_clients_that_ask_for_one() {
     let local = serve(local_service()).await;
@@ -112,12 +157,25 @@ async fn a_server_without_a_tunnel_policy_refuses_clients_that_ask_for_one() {
     server.shutdown().await;
 }
 
+/// A local service that accepts every connection and closes it at once: to the tunnel, a
+/// service that fails every request.
+async fn crashing_local_service() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind(loopback())
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            drop(tcp);
+        }
+    });
+    addr
+}
+
 #[tokio::test]
 async fn server_wide_policy_keeps_state_per_tunnel() {
     let local = serve(local_service()).await;
-    let dead = std::net::TcpListener::bind(loopback())
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
+    let dead = crashing_local_service().await;
     let policies = TunnelPolicies::new().server_policy([
         Policy::parse("circuit-breaker", "1,1m").expect("rule"),
         Policy::parse("rate-limit", "3/min,by=tunnel").expect("rule"),

@@ -14,7 +14,7 @@ use std::{
 use hyper::StatusCode;
 use support::{
     process::{Running, TOKEN, start_server},
-    visitor::{Answer, get, get_from, local_service, serve_local},
+    visitor::{Answer, Switchable, get, get_from, local_service},
 };
 
 /// A `ferrotunnel client` exposing `local` as `name`, with `extra` flags, once online.
@@ -162,7 +162,12 @@ async fn header_rules_change_what_the_local_service_and_the_visitor_see() {
         ingress,
         &host("app", ingress),
         "/headers",
-        &[("x-secret", "do not forward"), ("x-kept", "yes")],
+        &[
+            ("x-secret", "do not forward"),
+            ("x-kept", "yes"),
+            // A visitor cannot remove what a policy adds by naming it as hop-by-hop.
+            ("connection", "x-visitor"),
+        ],
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
@@ -176,12 +181,9 @@ async fn header_rules_change_what_the_local_service_and_the_visitor_see() {
 
 #[tokio::test]
 async fn the_circuit_breaker_opens_on_a_dead_local_service_and_closes_when_it_is_back() {
-    // A port with nothing listening on it, for now.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port");
+    let local = Switchable::start(false).await;
     let (_server, url, ingress) = start_server(&["--circuit-breaker", "2,1s"]);
-    let _client = start_client(&url, dead, "app", &[]);
+    let _client = start_client(&url, local.addr, "app", &[]);
     let app = host("app", ingress);
 
     for _ in 0..2 {
@@ -194,10 +196,7 @@ async fn the_circuit_breaker_opens_on_a_dead_local_service_and_closes_when_it_is
 
     // The local service comes back; after the cool-down the probe gets through and closes
     // the breaker.
-    let listener = tokio::net::TcpListener::bind(dead)
-        .await
-        .expect("the port is free again");
-    serve_local(listener).await;
+    local.switch_on();
     tokio::time::sleep(retry_after(&open)).await;
     let probe = get(ingress, &app, "/hello", &[]).await;
     assert_eq!(probe.status, StatusCode::OK, "{probe:?}");

@@ -98,6 +98,12 @@ impl<B> fmt::Debug for ResponseBody<B> {
     }
 }
 
+/// Put in the extensions of every response [`refusal`] makes: a layer's own answer, not the
+/// tunnel's. A circuit breaker does not count a 503 that another layer answered with (a
+/// concurrency limit, a client's own breaker) as the tunnel failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerRefusal;
+
 /// A refusal: `status` with a `text/plain` body `"<code> <reason phrase>: <message>\n"`, e.g.
 /// `"429 Too Many Requests: at most 10 requests per second from 192.0.2.7\n"`. The message is
 /// shown to the visitor: say what to do, and put no secrets in it.
@@ -110,6 +116,7 @@ pub fn refusal<B>(status: StatusCode, message: impl fmt::Display) -> Response<Re
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    response.extensions_mut().insert(LayerRefusal);
     response
 }
 

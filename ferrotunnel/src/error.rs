@@ -117,6 +117,19 @@ impl std::fmt::Display for LocalFailure {
     }
 }
 
+impl Error {
+    /// `err`, with tower's timeout error (`Elapsed`) told as [`Error::ResponseTimeout`] of
+    /// `timeout`, and any other error as it is: for a timeout layer in front of the tunnel, so
+    /// that the visitor gets the same 504 as for the server's own response timeout.
+    pub fn from_elapsed(err: BoxError, timeout: Duration) -> BoxError {
+        if err.is::<tower::timeout::error::Elapsed>() {
+            Error::ResponseTimeout(timeout).into()
+        } else {
+            err
+        }
+    }
+}
+
 impl From<yamux::ConnectionError> for Error {
     fn from(err: yamux::ConnectionError) -> Self {
         match err {

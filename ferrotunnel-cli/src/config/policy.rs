@@ -17,7 +17,7 @@ use ferrotunnel_tower::{
     circuit_breaker::CircuitBreakerSpec,
     headers::{EditableHeader, HeaderRule},
     ip_filter::Cidr,
-    policy::{CorsSpec, Policy},
+    policy::{CorsSpec, Policy, parse_concurrency_limit},
     rate_limit::RateLimitSpec,
 };
 use serde::{
@@ -39,8 +39,8 @@ pub(crate) struct PolicyArgs {
 
     /// At most N requests in flight at once per tunnel; 503 beyond it (refused requests hold
     /// their place only for the moment it takes to refuse them).
-    #[arg(long, value_name = "N", help_heading = "Tunnel policy")]
-    #[serde(default, deserialize_with = "number")]
+    #[arg(long, value_name = "N", value_parser = parse_concurrency_limit, help_heading = "Tunnel policy")]
+    #[serde(default, deserialize_with = "concurrency_limit")]
     pub(crate) concurrency_limit: Option<NonZeroUsize>,
 
     /// Let in only visitors from this address or CIDR block (repeatable); others get a 403.
@@ -184,41 +184,34 @@ where
     text.parse().map(Some).map_err(de::Error::custom)
 }
 
-/// A whole number, as a TOML integer or as text.
-fn number<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+/// A concurrency limit, as a TOML integer or as text, read like the flag's value.
+fn concurrency_limit<'de, D>(deserializer: D) -> Result<Option<NonZeroUsize>, D::Error>
 where
     D: Deserializer<'de>,
-    T: FromStr,
-    T::Err: fmt::Display,
 {
-    struct Number<T>(PhantomData<T>);
+    struct Limit;
 
-    impl<T> Visitor<'_> for Number<T>
-    where
-        T: FromStr,
-        T::Err: fmt::Display,
-    {
-        type Value = T;
+    impl Visitor<'_> for Limit {
+        type Value = NonZeroUsize;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a whole number of 1 or more")
         }
 
-        fn visit_i64<E: de::Error>(self, n: i64) -> Result<T, E> {
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<NonZeroUsize, E> {
             self.visit_str(&n.to_string())
         }
 
-        fn visit_u64<E: de::Error>(self, n: u64) -> Result<T, E> {
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<NonZeroUsize, E> {
             self.visit_str(&n.to_string())
         }
 
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
-            text.parse()
-                .map_err(|err| E::custom(format!("{text:?} is not a number of 1 or more: {err}")))
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<NonZeroUsize, E> {
+            parse_concurrency_limit(text).map_err(E::custom)
         }
     }
 
-    deserializer.deserialize_any(Number(PhantomData)).map(Some)
+    deserializer.deserialize_any(Limit).map(Some)
 }
 
 /// A switch that takes an optional value, like its flag: `true` (the flag alone), `false`
@@ -408,7 +401,12 @@ mod tests {
             ("--allow-ip", "10.0.0.300/8", "10.0.0.300/8"),
             ("--add-header", "X-Env prod", "Name: value"),
             ("--basic-auth", "alice", "USER:PASS"),
-            ("--concurrency-limit", "0", "'0'"),
+            (
+                "--concurrency-limit",
+                "0",
+                "\"0\" is not a number of requests",
+            ),
+            ("--concurrency-limit", "5000000", "more than 1000000"),
             ("--circuit-breaker", "0", "\"0\""),
             ("--timeout", "30", "30 has no unit"),
         ] {
@@ -419,7 +417,7 @@ mod tests {
         for (toml, needle) in [
             ("rate_limit = \"10/day\"", "\"10/day\" is not a rate"),
             ("deny_ip = [\"nonsense\"]", "nonsense"),
-            ("concurrency_limit = 0", "not a number of 1 or more"),
+            ("concurrency_limit = 0", "\"0\" is not a number of requests"),
             ("basic_auth = \"alice\"", "USER:PASS"),
             ("rate_limits = \"10/s\"", "unknown field `rate_limits`"),
         ] {

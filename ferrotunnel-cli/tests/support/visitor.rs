@@ -1,7 +1,13 @@
 //! A real HTTP/1.1 visitor that can come from any loopback address (127.0.0.2, …), and local
 //! services for the tunnel to expose.
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use axum::{
     Router,
@@ -10,7 +16,7 @@ use axum::{
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::{Request, StatusCode, client::conn::http1};
+use hyper::{Request, StatusCode, client::conn::http1, server::conn::http1 as server_http1};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket};
 
@@ -74,10 +80,11 @@ pub async fn get(ingress: SocketAddr, host: &str, path: &str, headers: &[(&str, 
     get_from(IpAddr::from([127, 0, 0, 1]), ingress, host, path, headers).await
 }
 
-/// A local service on `addr`: `GET /headers` answers with the request headers it received,
-/// one `name: value` per line, and every answer carries `x-internal: local-only`.
-pub async fn serve_local(listener: TcpListener) {
-    let app = Router::new()
+/// The local service's app: `GET /headers` answers with the request headers it received, one
+/// `name: value` per line, `GET /hello` says hello, and every answer carries
+/// `x-internal: local-only`.
+fn app() -> Router {
+    Router::new()
         .route(
             "/headers",
             routing::get(|headers: HeaderMap| async move {
@@ -100,14 +107,50 @@ pub async fn serve_local(listener: TcpListener) {
                     .insert("x-internal", HeaderValue::from_static("local-only"));
                 response
             },
-        ));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+        ))
 }
 
-/// A [`serve_local`] service on a fresh loopback port.
+/// The local service on a fresh loopback port.
 pub async fn local_service() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    serve_local(listener).await;
+    tokio::spawn(async move { axum::serve(listener, app()).await });
     addr
+}
+
+/// A local service that can be switched off and on, on one port that stays bound: while off,
+/// it accepts each connection and closes it at once, as a crashed service behind a supervisor
+/// would look to the tunnel.
+pub struct Switchable {
+    pub addr: SocketAddr,
+    on: Arc<AtomicBool>,
+}
+
+impl Switchable {
+    pub async fn start(on: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let on = Arc::new(AtomicBool::new(on));
+        let serving = on.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                if !serving.load(Ordering::SeqCst) {
+                    drop(tcp);
+                    continue;
+                }
+                let app = app();
+                let service = hyper::service::service_fn(move |request| {
+                    tower::ServiceExt::oneshot(app.clone(), request)
+                });
+                tokio::spawn(
+                    server_http1::Builder::new().serve_connection(TokioIo::new(tcp), service),
+                );
+            }
+        });
+        Self { addr, on }
+    }
+
+    pub fn switch_on(&self) {
+        self.on.store(true, Ordering::SeqCst);
+    }
 }

@@ -211,6 +211,11 @@ impl Breaker {
     /// The outcome of a probe: closes the breaker, or opens it for another cool-down.
     pub(super) fn probe_done(&self, ticket: ProbeTicket, success: bool) {
         let next = if success {
+            // Reset before closing: a failure recorded between the two would otherwise see the
+            // old count and open the breaker again after one failure. Outcomes are not
+            // recorded while half-open, so an early reset loses nothing if another probe
+            // decides instead.
+            self.failures.store(0, Ordering::Relaxed);
             CLOSED
         } else {
             pack(self.settings.now_ms(), OPEN)
@@ -223,7 +228,6 @@ impl Breaker {
             return; // Another probe took over; it decides.
         }
         if success {
-            self.failures.store(0, Ordering::Relaxed);
             tracing::info!(
                 tunnel = self.label(),
                 "circuit breaker closed: the probe request succeeded"

@@ -11,7 +11,7 @@ use http::{HeaderValue, Response, StatusCode, header::RETRY_AFTER};
 use pin_project::pin_project;
 
 use super::breaker::{Breaker, ProbeTicket, Refusal, refusal_message};
-use crate::{ResponseBody, refusal};
+use crate::{ResponseBody, body::LayerRefusal, refusal};
 
 /// The future of [`CircuitBreaker`](super::CircuitBreaker): the inner call, watched by the
 /// breaker, or a refusal made without calling the inner service.
@@ -78,9 +78,7 @@ where
                 if let Some(watch) = watch {
                     // An error (inside FerroTunnel: a dead local service, a timeout, an offline
                     // tunnel) or a 5xx is a failure; anything else a success.
-                    watch.finish(
-                        matches!(&result, Ok(response) if !response.status().is_server_error()),
-                    );
+                    watch.finish(matches!(&result, Ok(response) if !counts_as_failure(response)));
                 }
                 Poll::Ready(result.map(|response| response.map(ResponseBody::Inner)))
             }
@@ -175,4 +173,10 @@ impl Refused {
             .insert(RETRY_AFTER, HeaderValue::from(self.refusal.retry_after));
         response
     }
+}
+
+/// A 5xx from the tunnel is a failure; a 5xx another policy layer answered with itself (a
+/// concurrency limit, another breaker) says nothing about the tunnel's health.
+fn counts_as_failure<B>(response: &Response<B>) -> bool {
+    response.status().is_server_error() && response.extensions().get::<LayerRefusal>().is_none()
 }

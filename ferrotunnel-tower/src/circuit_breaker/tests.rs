@@ -52,6 +52,13 @@ impl Local {
                         local.release.notified().await;
                         if answer == "hold" { 200 } else { 500 }
                     }
+                    // Another layer's own refusal, not the tunnel's answer.
+                    "layer-503" => {
+                        let mut response = Response::new(String::new());
+                        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                        response.extensions_mut().insert(crate::body::LayerRefusal);
+                        return Ok(response);
+                    }
                     status => status.parse().expect("a status"),
                 };
                 Ok(Response::builder().status(status).body(String::new())?)
@@ -394,4 +401,32 @@ fn the_layer_fits_a_ferrotunnel_server() {
     }
     assert_fits(&CircuitBreakerLayer::new());
     let _ = ferrotunnel::Server::builder().layer(CircuitBreakerLayer::new());
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_layers_refusals_do_not_count_as_failures() {
+    let local = Local::default();
+    let service = local.behind(&CircuitBreakerLayer::new().failures(2));
+    for _ in 0..5 {
+        assert_eq!(
+            status(&service, "layer-503").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    assert_eq!(
+        local.calls(),
+        5,
+        "never opened: every request reached the service"
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            status(&service, "503").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    assert_eq!(
+        status(&service, "ok").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(local.calls(), 7, "the tunnel's own 503s opened it");
 }

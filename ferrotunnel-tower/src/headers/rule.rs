@@ -15,6 +15,8 @@ use super::{HeaderTemplate, template};
 /// - the hop-by-hop and framing headers `connection`, `keep-alive`, `proxy-connection`, `te`,
 ///   `trailer`, `transfer-encoding` and `upgrade`: they describe one connection, and each hop
 ///   writes its own (the ingress drops the visitor's before forwarding);
+/// - `x-forwarded-for`, `x-forwarded-proto`, `x-forwarded-host`: the ingress sets them itself,
+///   after every policy, from what it saw of the visitor, so that no rule can forge them;
 /// - `content-length`: it is computed from the body, and a wrong one truncates the message or
 ///   leaves the peer waiting for bytes that never come;
 /// - `host`: in every direction. Adding one makes two `Host` headers and removing it leaves
@@ -61,6 +63,9 @@ fn refusal(name: &HeaderName) -> Option<&'static str> {
         "content-length" => Some(
             "it is computed from the body, and a wrong length would break the framing of the \
              forwarded message",
+        ),
+        "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host" => Some(
+            "the ingress sets it itself, after every policy, from what it saw of the visitor, so              that no rule can forge it; a rule would be overwritten",
         ),
         "host" => Some(
             "the visitor's Host chose the tunnel and is what the local service is told was \
@@ -145,15 +150,42 @@ pub struct HeaderRule {
 
 const RULE_HINT: &str = "write Name: value, like X-Env: prod";
 
+impl HeaderRule {
+    /// Whether the value is likely a secret (`Authorization`, `Cookie`, an API key, a token),
+    /// by the header's name: such a value is masked wherever the rule is shown.
+    pub fn is_secret(&self) -> bool {
+        let name = self.name.as_header_name().as_str();
+        matches!(
+            name,
+            "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+        ) || ["token", "secret", "password", "key", "auth", "session"]
+            .iter()
+            .any(|word| name.contains(word))
+    }
+
+    /// The rule as a person reads it, its value masked when [secret](Self::is_secret):
+    /// `authorization: ***`.
+    pub fn masked(&self) -> String {
+        if self.is_secret() {
+            format!("{}: ***", self.name)
+        } else {
+            self.to_string()
+        }
+    }
+}
+
 impl FromStr for HeaderRule {
     type Err = String;
 
+    /// The error quotes the header's name, never the value: it may be a secret.
     fn from_str(text: &str) -> Result<Self, String> {
-        let invalid = |why: String| format!("{text:?} is not a header rule: {why}");
         let Some((name, value)) = text.split_once(':') else {
-            return Err(invalid(format!("it has no colon; {RULE_HINT}")));
+            return Err(format!(
+                "a header rule needs a colon between the name and the value; {RULE_HINT}"
+            ));
         };
-        let name = header_name(name).map_err(|why| invalid(format!("{why}; {RULE_HINT}")))?;
+        let invalid = |why: String| format!("the header rule for {:?}: {why}", name.trim());
+        let name = header_name(name).map_err(|why| format!("{why}; {RULE_HINT}"))?;
         let name = EditableHeader::new(name).map_err(invalid)?;
         let template =
             template::parse(value).map_err(|why| invalid(format!("the value: {why}")))?;
@@ -168,10 +200,9 @@ impl fmt::Display for HeaderRule {
 }
 
 impl fmt::Debug for HeaderRule {
+    /// Like [`masked`](Self::masked): never a secret value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("HeaderRule")
-            .field(&self.to_string())
-            .finish()
+        f.debug_tuple("HeaderRule").field(&self.masked()).finish()
     }
 }
 
@@ -247,18 +278,47 @@ mod tests {
         for (text, needle) in [
             (
                 "X-Env prod",
-                "it has no colon; write Name: value, like X-Env: prod",
+                "a header rule needs a colon between the name and the value; write Name: value",
             ),
             (": prod", "the header name is empty; write Name: value"),
             ("X Env: prod", "\"X Env\" is not a header name"),
-            ("X-Env: ${nope}", "the value: unknown placeholder ${nope}"),
+            (
+                "X-Env: ${nope}",
+                "the header rule for \"X-Env\": the value: unknown placeholder ${nope}",
+            ),
+            (
+                "X-Forwarded-For: 10.0.0.1",
+                "the ingress sets it itself, after every policy",
+            ),
         ] {
             let err = text.parse::<HeaderRule>().expect_err(text);
-            assert!(
-                err.starts_with(&format!("{text:?} is not a header rule: ")),
-                "{err}"
-            );
             assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn secret_values_never_show() {
+        for text in [
+            "Authorization: Bearer hunter2",
+            "Cookie: session=hunter2",
+            "X-Api-Key: hunter2",
+            "X-Upstream-Token: hunter2",
+        ] {
+            let rule: HeaderRule = text.parse().expect(text);
+            assert!(rule.is_secret(), "{text}");
+            assert!(!rule.masked().contains("hunter2"), "{}", rule.masked());
+            assert!(!format!("{rule:?}").contains("hunter2"), "{rule:?}");
+            assert!(
+                rule.to_string().contains("hunter2"),
+                "Display is the wire form"
+            );
+        }
+        let plain: HeaderRule = "X-Env: prod".parse().expect("rule");
+        assert_eq!(plain.masked(), "x-env: prod");
+        // Errors never quote a value: no colon, and a bad name before it.
+        for bad in ["Authorization Bearer hunter2", "Bad Name: hunter2"] {
+            let err = bad.parse::<HeaderRule>().expect_err(bad);
+            assert!(!err.contains("hunter2"), "{err}");
         }
     }
 }

@@ -9,7 +9,7 @@ use tower::{
     layer::util::Stack,
     limit::ConcurrencyLimitLayer,
     load_shed::{LoadShedLayer, error::Overloaded},
-    timeout::{TimeoutLayer, error::Elapsed},
+    timeout::TimeoutLayer,
     util::{MapErrLayer, MapResponseLayer, MapResultLayer},
 };
 use tower_http::compression::{CompressionBody, CompressionLayer};
@@ -22,7 +22,7 @@ use crate::{
     circuit_breaker::{CircuitBreakerLayer, CircuitBreakerSpec},
     headers::HeadersLayer,
     ip_filter::IpFilterLayer,
-    rate_limit::{RateLimitLayer, RateLimitSpec},
+    rate_limit::{DEFAULT_MAX_KEYS, RateLimitLayer},
 };
 
 /// The layers of `policies`, in their order, the first outermost; the rules of one family
@@ -36,6 +36,11 @@ use crate::{
 /// work. The reused tower and tower-http layers (CORS, concurrency limit, compression, timeout)
 /// stay layers of their own.
 pub fn layers(policies: &[Policy]) -> LayerStack {
+    build(policies, DEFAULT_MAX_KEYS)
+}
+
+/// [`layers`], with rate limits that track at most `rate_limit_keys` keys each.
+pub(super) fn build(policies: &[Policy], rate_limit_keys: usize) -> LayerStack {
     let mut steps: Vec<Step> = Vec::new();
     for policy in policies {
         let family = Family::of(policy);
@@ -45,7 +50,7 @@ pub fn layers(policies: &[Policy]) -> LayerStack {
                 .any(|step| step.family() == Some(family) && step.merge(policy))
         });
         if !merged {
-            steps.push(Step::new(policy));
+            steps.push(Step::new(policy, rate_limit_keys));
         }
     }
     let mut layers = LayerStack::new();
@@ -96,7 +101,7 @@ enum Step {
     Auth(AuthLayer),
     Ip(IpFilterLayer),
     Headers(HeadersLayer),
-    RateLimit(RateLimitSpec),
+    RateLimit(RateLimitLayer),
     ConcurrencyLimit(NonZeroUsize),
     CircuitBreaker(CircuitBreakerSpec),
     Cors(CorsSpec),
@@ -105,7 +110,7 @@ enum Step {
 }
 
 impl Step {
-    fn new(policy: &Policy) -> Self {
+    fn new(policy: &Policy, rate_limit_keys: usize) -> Self {
         let mut step = match policy {
             Policy::BasicAuth(_) | Policy::BearerToken(_) | Policy::ApiKey(_) => {
                 Self::Auth(AuthLayer::new())
@@ -117,7 +122,9 @@ impl Step {
             | Policy::AddResponseHeader(_)
             | Policy::SetResponseHeader(_)
             | Policy::RemoveResponseHeader(_) => Self::Headers(HeadersLayer::new()),
-            Policy::RateLimit(spec) => return Self::RateLimit(spec.clone()),
+            Policy::RateLimit(spec) => {
+                return Self::RateLimit(spec.layer().max_keys(rate_limit_keys));
+            }
             Policy::ConcurrencyLimit(limit) => return Self::ConcurrencyLimit(*limit),
             Policy::CircuitBreaker(spec) => return Self::CircuitBreaker(*spec),
             Policy::Cors(spec) => return Self::Cors(spec.clone()),
@@ -196,7 +203,7 @@ impl Step {
     fn push_onto(self, layers: &mut LayerStack) {
         match self {
             Self::Ip(filter) => layers.push(refusing(filter)),
-            Self::RateLimit(spec) => layers.push(refusing(spec.layer())),
+            Self::RateLimit(limit) => layers.push(refusing(limit)),
             Self::Auth(auth) => layers.push(refusing(auth)),
             Self::CircuitBreaker(spec) => layers.push(refusing(spec.layer())),
             Self::Headers(headers) => layers.push(headers),
@@ -241,7 +248,7 @@ impl Composed {
         for step in self.steps {
             match step {
                 Step::Ip(filter) => slots.ip = Some(refusing(filter)),
-                Step::RateLimit(spec) => slots.rate_limit = Some(refusing(spec.layer())),
+                Step::RateLimit(limit) => slots.rate_limit = Some(refusing(limit)),
                 Step::Auth(auth) => slots.auth = Some(refusing(auth)),
                 Step::CircuitBreaker(spec) => slots.breaker = Some(refusing(spec.layer())),
                 Step::Headers(headers) => slots.headers = Some(headers),
@@ -331,7 +338,7 @@ fn response_timeout(
 ) -> Stack<TimeoutLayer, MapErrLayer<impl Fn(BoxError) -> BoxError + Clone>> {
     Stack::new(
         TimeoutLayer::new(timeout),
-        MapErrLayer::new(move |err: BoxError| timed_out(err, timeout)),
+        MapErrLayer::new(move |err: BoxError| Error::from_elapsed(err, timeout)),
     )
 }
 
@@ -359,14 +366,4 @@ fn overloaded(limit: NonZeroUsize) -> Response<TunnelBody> {
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     response
-}
-
-/// tower's timeout says only that time ran out: fail with the core's own error, so that the
-/// rescue step answers with the same 504 as for the server's response timeout.
-fn timed_out(err: BoxError, timeout: Duration) -> BoxError {
-    if err.is::<Elapsed>() {
-        Error::ResponseTimeout(timeout).into()
-    } else {
-        err
-    }
 }

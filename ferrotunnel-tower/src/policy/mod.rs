@@ -50,7 +50,9 @@ use std::{fmt, num::NonZeroUsize, time::Duration};
 pub use build::layers;
 pub use cors::CorsSpec;
 pub use ferrotunnel::protocol::PolicyRule;
-pub use server::{ClientPolicies, DEFAULT_MAX_CLIENT_RULES, TunnelPolicies};
+pub use server::{
+    CLIENT_RATE_LIMIT_KEYS, ClientPolicies, DEFAULT_MAX_CLIENT_RULES, TunnelPolicies,
+};
 
 use crate::{
     auth::{ApiKey, BasicCredential, BearerToken},
@@ -137,7 +139,7 @@ impl Policy {
             "allow-ip" => Self::AllowIp(value.parse()?),
             "deny-ip" => Self::DenyIp(value.parse()?),
             "rate-limit" => Self::RateLimit(value.parse()?),
-            "concurrency-limit" => Self::ConcurrencyLimit(concurrency(value)?),
+            "concurrency-limit" => Self::ConcurrencyLimit(parse_concurrency_limit(value)?),
             "circuit-breaker" => Self::CircuitBreaker(value.parse()?),
             "add-header" => Self::AddHeader(value.parse()?),
             "set-header" => Self::SetHeader(value.parse()?),
@@ -217,16 +219,31 @@ impl fmt::Display for Policy {
             Self::BasicAuth(credential) => write!(f, "{name} {}:***", credential.user()),
             Self::BearerToken(_) => write!(f, "{name} ***"),
             Self::ApiKey(key) => write!(f, "{name} {}=***", key.header()),
+            Self::AddHeader(rule)
+            | Self::SetHeader(rule)
+            | Self::AddResponseHeader(rule)
+            | Self::SetResponseHeader(rule) => write!(f, "{name} {}", rule.masked()),
             Self::Compress => f.write_str(name),
             _ => write!(f, "{name} {}", self.value()),
         }
     }
 }
 
-fn concurrency(value: &str) -> Result<NonZeroUsize, String> {
-    value.trim().parse().map_err(|_| {
+/// The largest concurrency limit: far beyond what a tunnel serves at once, and far below the
+/// point where tokio's semaphore refuses the count (a panic).
+pub const MAX_CONCURRENCY_LIMIT: usize = 1_000_000;
+
+/// Reads a concurrency limit: a whole number from 1 to [`MAX_CONCURRENCY_LIMIT`].
+pub fn parse_concurrency_limit(value: &str) -> Result<NonZeroUsize, String> {
+    let limit: NonZeroUsize = value.trim().parse().map_err(|_| {
         format!("{value:?} is not a number of requests: write a whole number of 1 or more, like 64")
-    })
+    })?;
+    if limit.get() > MAX_CONCURRENCY_LIMIT {
+        return Err(format!(
+            "{value:?} requests at once is more than {MAX_CONCURRENCY_LIMIT}: write a smaller limit"
+        ));
+    }
+    Ok(limit)
 }
 
 fn timeout(value: &str) -> Result<Duration, String> {
@@ -243,6 +260,10 @@ impl fmt::Debug for Policy {
             Self::BasicAuth(credential) => tuple.field(credential),
             Self::BearerToken(token) => tuple.field(token),
             Self::ApiKey(key) => tuple.field(key),
+            Self::AddHeader(rule)
+            | Self::SetHeader(rule)
+            | Self::AddResponseHeader(rule)
+            | Self::SetResponseHeader(rule) => tuple.field(rule),
             Self::Compress => &mut tuple,
             // The rest hold no secret: show the value as written.
             _ => tuple.field(&format_args!("{}", self.value())),

@@ -1,13 +1,21 @@
 //! [`TunnelPolicies`]: a server's [`TunnelPolicy`]. Each tunnel's own stack is the server-wide
-//! policy, then what the tunnel's client asked for, built fresh for every tunnel (so each has
-//! its own rate-limit buckets, breaker and concurrency limit).
+//! policy, then what the tunnel's client asked for.
+//!
+//! The server-wide rules are built once and shared by every tunnel, so that their state
+//! outlives any one registration: a client that reconnects, or registers more tunnels, cannot
+//! reset or multiply the server's limits. A rate limit counts per visitor address across the
+//! server (`by=tunnel` per tunnel, `by=global` for all together); a circuit breaker keeps one
+//! state per tunnel name; a concurrency limit is the one exception, a semaphore per tunnel
+//! (tower's layer makes one per service it builds). A client's rules are built for its tunnel
+//! when it registers, with a smaller bound on the visitors a rate limit tracks.
 
 use ferrotunnel::{
     protocol::PolicyRule,
     server::{LayerStack, TunnelPolicy},
 };
 
-use super::{POLICY_NAMES, Policy, layers};
+use super::{POLICY_NAMES, Policy, build::build};
+use crate::rate_limit::DEFAULT_MAX_KEYS;
 
 /// Which policies clients may ask for on their tunnels.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,10 +36,10 @@ impl ClientPolicies {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut only = Vec::new();
+        let (mut only, mut all) = (Vec::new(), false);
         for name in names {
             match name.as_ref() {
-                "all" => return Ok(Self::Any),
+                "all" => all = true,
                 "none" => {}
                 name if POLICY_NAMES.contains(&name) => only.push(name.to_owned()),
                 other => {
@@ -42,7 +50,7 @@ impl ClientPolicies {
                 }
             }
         }
-        Ok(Self::Only(only))
+        Ok(if all { Self::Any } else { Self::Only(only) })
     }
 
     fn allows(&self, name: &str) -> bool {
@@ -66,9 +74,15 @@ impl ClientPolicies {
 #[derive(Debug, Clone)]
 pub struct TunnelPolicies {
     server: Vec<Policy>,
+    /// `server`, built once: every tunnel's stack starts with these very layers.
+    server_layers: LayerStack,
     clients: ClientPolicies,
     max_client_rules: usize,
 }
+
+/// How many visitors a rate limit a client asked for tracks at most: a client's policy must
+/// not grow the server's memory as much as the server's own.
+pub const CLIENT_RATE_LIMIT_KEYS: usize = 10_000;
 
 /// The most rules a client may ask for on one tunnel, unless the server says otherwise.
 pub const DEFAULT_MAX_CLIENT_RULES: usize = 32;
@@ -77,6 +91,7 @@ impl Default for TunnelPolicies {
     fn default() -> Self {
         Self {
             server: Vec::new(),
+            server_layers: LayerStack::new(),
             clients: ClientPolicies::Any,
             max_client_rules: DEFAULT_MAX_CLIENT_RULES,
         }
@@ -98,9 +113,11 @@ impl TunnelPolicies {
         self
     }
 
-    /// Runs `policies` on every tunnel, before the tunnel's own.
+    /// Runs `policies` on every tunnel, before the tunnel's own; their state is shared by all
+    /// tunnels (see the [module docs](self)).
     pub fn server_policy(mut self, policies: impl IntoIterator<Item = Policy>) -> Self {
         self.server.extend(policies);
+        self.server_layers = build(&self.server, DEFAULT_MAX_KEYS);
         self
     }
 
@@ -125,6 +142,16 @@ impl TunnelPolicy for TunnelPolicies {
                 self.max_client_rules
             ));
         }
+        if rules
+            .iter()
+            .filter(|rule| rule.name == "rate-limit")
+            .count()
+            > 1
+        {
+            return Err(
+                "more than one rate-limit asked for: a tunnel takes one from its client".into(),
+            );
+        }
         let mut asked = Vec::with_capacity(rules.len());
         for rule in rules {
             if !self.clients.allows(&rule.name) {
@@ -142,8 +169,8 @@ impl TunnelPolicy for TunnelPolicies {
             }
             asked.push(Policy::try_from(rule)?);
         }
-        let mut stack = layers(&self.server);
-        stack.extend(layers(&asked));
+        let mut stack = self.server_layers.clone();
+        stack.extend(build(&asked, CLIENT_RATE_LIMIT_KEYS));
         Ok(stack)
     }
 }

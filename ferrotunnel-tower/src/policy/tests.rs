@@ -4,7 +4,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use ferrotunnel::{
     BoxError, Error, TunnelBody,
-    server::{HttpService, LayerStack, TunnelPolicy, VisitorAddr},
+    server::{HttpService, TunnelPolicy, VisitorAddr},
 };
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -356,25 +356,54 @@ fn a_server_refuses_what_clients_may_not_set_or_cannot_be_built() {
     assert!(err.contains("no policy named \"magic\""), "{err}");
 }
 
-#[test]
-fn each_tunnel_gets_its_own_layers() {
-    // Built per call: two tunnels share no state (a rate limit's buckets, a breaker).
+#[tokio::test]
+async fn the_servers_rules_keep_their_state_across_tunnels_and_registrations() {
+    // A client that registers again, or registers more tunnels, must not get fresh buckets.
     let policies =
         TunnelPolicies::new()
-            .server_policy([Policy::parse("rate-limit", "1/min,by=global").expect("rule")]);
-    let a = policies.layers("a", &[]).expect("valid");
-    let b = policies.layers("b", &[]).expect("valid");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let (a, b) = (a.wrap(local_service()), b.wrap(local_service()));
-        assert_eq!(status(&a, from([192, 0, 2, 7])).await, StatusCode::OK);
-        assert_eq!(
-            status(&a, from([192, 0, 2, 7])).await,
-            StatusCode::TOO_MANY_REQUESTS
-        );
-        assert_eq!(status(&b, from([192, 0, 2, 7])).await, StatusCode::OK);
-    });
-    let _: &LayerStack = &a;
+            .server_policy([Policy::parse("rate-limit", "2/min,by=global").expect("rule")]);
+    let first = policies
+        .layers("a", &[])
+        .expect("valid")
+        .wrap(local_service());
+    assert_eq!(status(&first, from([192, 0, 2, 7])).await, StatusCode::OK);
+    let again = policies
+        .layers("a", &[])
+        .expect("valid")
+        .wrap(local_service());
+    assert_eq!(status(&again, from([192, 0, 2, 8])).await, StatusCode::OK);
+    let other = policies
+        .layers("b", &[])
+        .expect("valid")
+        .wrap(local_service());
+    assert_eq!(
+        status(&other, from([192, 0, 2, 9])).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "one global bucket for the server"
+    );
+}
+
+#[tokio::test]
+async fn a_clients_rules_are_its_tunnels_own() {
+    let policies = TunnelPolicies::new();
+    let limited = [rule("rate-limit", "1/min,by=global")];
+    let a = policies
+        .layers("a", &limited)
+        .expect("valid")
+        .wrap(local_service());
+    let b = policies
+        .layers("b", &limited)
+        .expect("valid")
+        .wrap(local_service());
+    assert_eq!(status(&a, from([192, 0, 2, 7])).await, StatusCode::OK);
+    assert_eq!(
+        status(&a, from([192, 0, 2, 7])).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(status(&b, from([192, 0, 2, 7])).await, StatusCode::OK);
+    let twice = [rule("rate-limit", "1/s"), rule("rate-limit", "1/min")];
+    assert!(
+        policies.layers("a", &twice).is_err(),
+        "one rate limit per tunnel"
+    );
 }

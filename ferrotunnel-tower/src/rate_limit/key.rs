@@ -3,6 +3,7 @@
 use std::{
     fmt,
     hash::{BuildHasher, Hash, RandomState},
+    net::{IpAddr, Ipv6Addr},
     sync::Arc,
 };
 
@@ -74,7 +75,7 @@ impl Source {
     /// The key of `request`; [`Key::Unkeyed`] when it has none.
     pub(super) fn key<B>(&self, request: &Request<B>, hasher: &RandomState) -> Key {
         let key = match self {
-            Self::Ip => visitor_ip(request).map(Key::Ip),
+            Self::Ip => visitor_ip(request).map(|ip| Key::Ip(network_of(ip))),
             Self::Tunnel => tunnel_name(request).map(|name| Key::Hash(hasher.hash_one(name))),
             Self::Header(name) => request
                 .headers()
@@ -90,7 +91,8 @@ impl Source {
     /// Never says a header's value: it may be a secret.
     pub(super) fn whom<B>(&self, request: &Request<B>, key: Key) -> String {
         match (self, key) {
-            (Self::Ip, Key::Ip(ip)) => format!("from {ip}"),
+            (Self::Ip, Key::Ip(ip @ IpAddr::V4(_))) => format!("from {ip}"),
+            (Self::Ip, Key::Ip(ip @ IpAddr::V6(_))) => format!("from {ip}/64"),
             (Self::Ip, _) => "from visitors whose address is unknown".into(),
             (Self::Tunnel, Key::Hash(_)) => match tunnel_name(request) {
                 Some(name) => format!("to tunnel {name}"),
@@ -103,6 +105,16 @@ impl Source {
             (Self::Custom(_), Key::Hash(_)) => "from this client".into(),
             (Self::Custom(_), _) => "from clients without a key".into(),
         }
+    }
+}
+
+/// What a visitor's address counts as: an IPv4 address itself, an IPv6 address its /64. One
+/// host is usually given a whole /64, and keying each of its addresses apart would let it step
+/// around the limit (and fill the key map) by changing addresses.
+fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
     }
 }
 

@@ -4,7 +4,7 @@ use governor::clock::{Clock, DefaultClock};
 use http::HeaderName;
 
 use super::{
-    KeyBy, Rate, RateLimit, RequestHead,
+    KeyBy, MAX_BURST, Rate, RateLimit, RequestHead,
     key::Source,
     state::{Config, Shared},
 };
@@ -65,8 +65,8 @@ impl<C: Clock + Clone> RateLimitLayer<C> {
     /// # Panics
     /// If `burst` is 0 (no request could ever pass).
     pub fn burst(self, burst: u32) -> Self {
-        let Some(burst) = NonZeroU32::new(burst) else {
-            panic!("a rate limit's burst is at least 1");
+        let Some(burst) = NonZeroU32::new(burst).filter(|b| b.get() <= MAX_BURST) else {
+            panic!("a rate limit's burst is at least 1 and at most {MAX_BURST}");
         };
         self.with(|config| config.burst = burst)
     }

@@ -93,4 +93,4 @@ pub use future::ResponseFuture;
 pub use key::RequestHead;
 pub use layer::{DEFAULT_MAX_KEYS, RateLimitLayer};
 pub use service::RateLimit;
-pub use spec::{KeyBy, Rate, RateLimitSpec};
+pub use spec::{KeyBy, MAX_BURST, Rate, RateLimitSpec};

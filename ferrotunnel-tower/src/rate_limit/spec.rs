@@ -277,6 +277,10 @@ impl fmt::Display for RateLimitSpec {
     }
 }
 
+/// The largest burst: a bucket's whole capacity is kept in nanoseconds (a burst of M requests
+/// at one an hour is M hours), and a larger one could overflow it.
+pub const MAX_BURST: u32 = 1_000_000;
+
 impl FromStr for RateLimitSpec {
     type Err = String;
 
@@ -306,6 +310,11 @@ impl FromStr for RateLimitSpec {
                             "burst=0 in {text:?} lets no request through: write burst=1 or more"
                         ));
                     };
+                    if burst.get() > MAX_BURST {
+                        return Err(format!(
+                            "burst={burst} in {text:?} is more than {MAX_BURST}: write a smaller burst"
+                        ));
+                    }
                     spec.burst = Some(burst);
                 }
                 "by" => {

@@ -102,8 +102,13 @@ impl StateStore for StoreHandle {
                 InMemoryState::default()
             });
             if !inserted {
-                // Another request inserted this key meanwhile: give the place back.
-                store.tracked.fetch_sub(1, Ordering::AcqRel);
+                // Another request inserted this key meanwhile: give the place back (saturating:
+                // a sweep may have recounted in between).
+                let _ = store
+                    .tracked
+                    .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                        Some(n.saturating_sub(1))
+                    });
             }
             return state.measure_and_replace(&NotKeyed::NonKey, f);
         }

@@ -1,6 +1,8 @@
-//! The forwarded-headers step of the ingress stack, the header rules of a forwarding proxy:
-//! hop-by-hop headers (RFC 9110 §7.6.1) stop here, both ways, except those of an upgrade; and
-//! the local service learns who asked through `X-Forwarded-For`, `-Proto` and `-Host`.
+//! The forwarded-headers step, last before the tunnel: the local service learns who asked
+//! through `X-Forwarded-For`, `-Proto` and `-Host` (set here, after every policy, so that no
+//! rule can forge them), and its responses lose their hop-by-hop headers (RFC 9110 §7.6.1) as
+//! soon as they come back, before any policy adds headers of its own. The request's hop-by-hop
+//! headers went at the top of the stack (see `hop_by_hop`).
 
 use std::{
     future::Future,
@@ -9,22 +11,17 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use http::{
-    HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode,
-    header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE},
-};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header::HOST};
 use pin_project::pin_project;
 
 use super::{
-    VisitorAddr,
+    VisitorAddr, hop_by_hop,
     visitor::{IngressScheme, push_ip},
 };
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// Applies [`ForwardedHeaders`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,23 +82,12 @@ where
     }
 }
 
-/// Whether the message asks to switch protocols (`Connection: upgrade` with an `Upgrade`).
-fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE)
-        && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
-}
-
-/// Rewrites a visitor's request for the local service. The upgrade headers of a request that
-/// asks to switch protocols are kept: after this, a request has an `Upgrade` header if and only
-/// if it is an upgrade.
+/// Tells the local service who asked, and names the host for an HTTP/2 visitor's request.
 fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) {
     let scheme = request
         .extensions()
         .get::<IngressScheme>()
         .map_or("http", |s| s.0);
-    let upgrade = is_upgrade(request.headers())
-        .then(|| request.headers().get(UPGRADE).cloned())
-        .flatten();
     // HTTP/2 visitors name the host in the URI only; HTTP/1.1 needs the header.
     if !request.headers().contains_key(HOST) {
         if let Some(host) = request
@@ -113,12 +99,6 @@ fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) {
         }
     }
     let headers = request.headers_mut();
-    strip_hop_by_hop(headers);
-    if let Some(upgrade) = upgrade {
-        headers.insert(UPGRADE, upgrade);
-        headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    }
-
     if let Some(ip) = visitor {
         let mut chain = String::with_capacity(64);
         if let Some(earlier) = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
@@ -142,50 +122,7 @@ fn prepare_response<B>(response: &mut Response<B>) {
         // hyper needs these to complete the visitor's upgrade.
         return;
     }
-    strip_hop_by_hop(response.headers_mut());
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names, which hashes nothing: most messages carry none of these, and a
-    // lookup or removal hashes the name it looks for.
-    let present: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| is_hop_by_hop(name))
-        .cloned()
-        .collect();
-    if present.is_empty() {
-        return;
-    }
-    // Only a `Connection` header lists more of them, and it is one of `present`.
-    let listed: Vec<HeaderName> = connection_tokens(headers)
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-        .collect();
-    for name in listed.into_iter().chain(present) {
-        headers.remove(name);
-    }
-}
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    [
-        &CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &TE,
-        &TRAILER,
-        &TRANSFER_ENCODING,
-        &UPGRADE,
-    ]
-    .contains(&name)
-}
-
-fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    hop_by_hop::strip(response.headers_mut());
 }
 
 #[cfg(test)]
@@ -201,24 +138,6 @@ mod tests {
     }
 
     #[test]
-    fn hop_by_hop_headers_stop_at_the_proxy() {
-        let mut req = request(&[
-            ("host", "app.localhost"),
-            ("connection", "keep-alive, x-secret-hop"),
-            ("keep-alive", "timeout=5"),
-            ("x-secret-hop", "1"),
-            ("te", "trailers"),
-            ("x-end-to-end", "kept"),
-        ]);
-        prepare_request(&mut req, None);
-        let h = req.headers();
-        for gone in ["connection", "keep-alive", "x-secret-hop", "te"] {
-            assert!(!h.contains_key(gone), "{gone} should be removed");
-        }
-        assert_eq!(h["x-end-to-end"], "kept");
-    }
-
-    #[test]
     fn forwarded_headers_name_the_visitor() {
         let mut req = request(&[
             ("host", "app.localhost:8080"),
@@ -229,19 +148,6 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "app.localhost:8080");
-    }
-
-    #[test]
-    fn upgrades_keep_their_headers() {
-        let mut req = request(&[
-            ("host", "a"),
-            ("connection", "Upgrade"),
-            ("upgrade", "websocket"),
-        ]);
-        assert!(is_upgrade(req.headers()));
-        prepare_request(&mut req, None);
-        assert_eq!(req.headers()["upgrade"], "websocket");
-        assert_eq!(req.headers()["connection"], "upgrade");
     }
 
     #[test]

@@ -154,21 +154,35 @@ impl Registry {
     }
 
     /// The tunnel's own stack, ending in the forwarding steps; `None` when it has no layers.
+    ///
+    /// The policy and its layers are code of the server's user, run on what a client sent: a
+    /// panic in them refuses this client, and the server goes on.
     fn tunnel_stack(
         &self,
         name: &str,
         request: &TunnelRequest,
     ) -> Result<Option<HttpService>, Refusal> {
-        let layers = self
-            .tunnel_policy
-            .layers(name, &request.policy)
-            .map_err(|message| {
-                Refusal::new(
+        let build = || -> Result<Option<HttpService>, String> {
+            let layers = self.tunnel_policy.layers(name, &request.policy)?;
+            Ok((!layers.is_empty()).then(|| layers.wrap(self.forward.clone())))
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)) {
+            Ok(Ok(stack)) => Ok(stack),
+            Ok(Err(message)) => Err(Refusal::new(
+                RefusalCode::InvalidPolicy,
+                format!("tunnel {name:?}: {message}"),
+            )),
+            Err(_) => {
+                tracing::error!(tunnel = name, "building the tunnel's policy panicked");
+                Err(Refusal::new(
                     RefusalCode::InvalidPolicy,
-                    format!("tunnel {name:?}: {message}"),
-                )
-            })?;
-        Ok((!layers.is_empty()).then(|| layers.wrap(self.forward.clone())))
+                    format!(
+                        "tunnel {name:?}: the server failed to build this tunnel's policy; \
+                         its log has the details"
+                    ),
+                ))
+            }
+        }
     }
 
     /// Removes one tunnel of `session_id`; `false` if it held no such tunnel.

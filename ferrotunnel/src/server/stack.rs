@@ -2,6 +2,7 @@
 //! in one place.
 //!
 //! ```text
+//! hop-by-hop        the visitor's Connection and the headers it names stop here, on receipt
 //! request id        x-request-id, set when the visitor sent none, and echoed on the response
 //! rescue            every error below becomes one clear HTTP response, here and nowhere else
 //! client connect    the connect path opens a client session over WebSocket instead
@@ -11,7 +12,7 @@
 //! tunnel policy     the tunnel's own stack, built when it registered (server-wide policy rules,
 //!                   then the ones its client asked for), ending in the steps below
 //! response timeout  504 when the local service is too slow to send its response head
-//! forwarded headers hop-by-hop headers stop; X-Forwarded-For, -Proto, -Host
+//! forwarded headers X-Forwarded-For, -Proto, -Host; the response's hop-by-hop headers stop
 //! TunnelService     pooled HTTP/1.1 over a yamux stream of the client's session
 //! ```
 //!
@@ -21,13 +22,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use tower::{ServiceBuilder, timeout::error::Elapsed};
+use tower::ServiceBuilder;
 use tower_http::{propagate_header::PropagateHeaderLayer, set_header::SetRequestHeaderLayer};
 
 use super::{
     HttpService, IngressService, LayerStack, TunnelService,
     connect::ClientConnectLayer,
     forwarded::ForwardedHeadersLayer,
+    hop_by_hop::HopByHopLayer,
     path_prefix::StripPathPrefixLayer,
     registry::Registry,
     request_id::{REQUEST_ID, RequestIds},
@@ -49,6 +51,9 @@ pub(super) fn ingress(
         .layer(RunTunnelPolicyLayer)
         .service(forward);
     let service = ServiceBuilder::new()
+        // First: a visitor must not be able to name, in `Connection`, a header that a later
+        // step or policy adds, and have it removed.
+        .layer(HopByHopLayer)
         // Outside the rescue step, so that its error responses carry the id too; neither
         // request-id layer can fail.
         .layer(SetRequestHeaderLayer::if_not_present(
@@ -68,18 +73,10 @@ pub(super) fn ingress(
 /// The forwarding steps at the bottom of every tunnel's stack.
 pub(super) fn forward(response_timeout: Duration) -> HttpService {
     let forward = ServiceBuilder::new()
-        .map_err(move |err: BoxError| local_too_slow(err, response_timeout))
+        // tower's timeout says only that time ran out; say whose time and how long.
+        .map_err(move |err: BoxError| Error::from_elapsed(err, response_timeout))
         .timeout(response_timeout)
         .layer(ForwardedHeadersLayer)
         .service(TunnelService::new());
     HttpService::new(forward)
-}
-
-/// tower's timeout says only that time ran out; say whose time and how long.
-fn local_too_slow(err: BoxError, timeout: Duration) -> BoxError {
-    if err.is::<Elapsed>() {
-        Error::ResponseTimeout(timeout).into()
-    } else {
-        err
-    }
 }

@@ -38,6 +38,27 @@ async fn each_visitor_address_has_a_bucket_of_its_own() {
 }
 
 #[tokio::test]
+async fn an_ipv6_visitor_counts_as_its_64_network() {
+    let (layer, _clock) = limited(Rate::per_minute(1));
+    let inner = Inner::default();
+    let first: IpAddr = "2001:db8:1:2::7".parse().expect("address");
+    let same_host: IpAddr = "2001:db8:1:2:ffff::1".parse().expect("address");
+    let next_network: IpAddr = "2001:db8:1:3::7".parse().expect("address");
+    assert_eq!(inner.status(&layer, from(first)).await, StatusCode::OK);
+    let response = inner.send(&layer, from(same_host)).await;
+    assert_eq!(
+        response.status(),
+        TOO_MANY,
+        "another address of the same /64"
+    );
+    assert!(text(response).await.contains("from 2001:db8:1:2::/64;"));
+    assert_eq!(
+        inner.status(&layer, from(next_network)).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn requests_without_a_visitor_address_share_one_bucket() {
     let (layer, _clock) = limited(Rate::per_minute(1));
     let inner = Inner::default();

@@ -118,6 +118,10 @@ fn bad_specs_are_quoted_with_what_to_write() {
             "burst=0 in \"10/s,burst=0\" lets no request through: write burst=1",
         ),
         (
+            "1/h,burst=5200000",
+            "burst=5200000 in \"1/h,burst=5200000\" is more than 1000000",
+        ),
+        (
             "10/s,burst=lots",
             "burst=\"lots\" in \"10/s,burst=lots\" is not a whole number",
         ),
