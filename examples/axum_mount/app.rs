@@ -17,7 +17,15 @@ pub(crate) fn app(tunnels: &EmbeddedServer) -> Router {
             "/tunnels",
             get(move || {
                 let live = live.clone();
-                async move { Json(live.borrow().clone()) as Json<Vec<TunnelInfo>> }
+                let listed: Vec<TunnelInfo> = live
+                    .borrow()
+                    .iter()
+                    .map(|tunnel| TunnelInfo {
+                        name: tunnel.name.clone(),
+                        public_url: tunnel.public_url.clone(),
+                    })
+                    .collect();
+                async move { Json(listed) }
             }),
         )
         .merge(ferrotunnel::axum::routes(tunnels))

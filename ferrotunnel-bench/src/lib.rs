@@ -37,6 +37,7 @@ mod startup;
 mod stats;
 mod tcp_opens;
 mod traffic;
+mod watcher;
 
 pub use options::Options;
 pub use report::{Compare, Report, Row};

@@ -1,8 +1,9 @@
 //! One whole run, in the order the figures are taken, and the report built from it.
 //!
 //! 1. the local service, then a `ferrotunnel server` and `client` with default settings, the
-//!    same with a policy stack switched on by flags ([`POLICY_FLAGS`]), and any peer tunnel;
-//!    their idle memory;
+//!    same with a policy stack switched on by flags ([`POLICY_FLAGS`]), the same with the
+//!    dashboard on (and its event stream read throughout), and any peer tunnel; their idle
+//!    memory;
 //! 2. the traffic figures over every route ([`traffic`]); memory after that load;
 //! 3. start-up time of a client (and of the local service, for comparison);
 //! 4. a fresh server with many tunnels, then a fresh server and client holding many streams.
@@ -23,6 +24,7 @@ use crate::{
     spawn::{LocalService, TunnelClient, TunnelServer},
     startup,
     traffic::{self, progress},
+    watcher::EventWatcher,
 };
 
 /// The tunnel every traffic figure goes through.
@@ -63,6 +65,9 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     let policy_flags: Vec<String> = POLICY_FLAGS.iter().map(|f| (*f).to_owned()).collect();
     let mut policy_server = TunnelServer::start(bin, &policy_flags)?;
     let mut policy_client = TunnelClient::start(bin, &policy_server, local.addr, TUNNEL, &[])?;
+    let (mut dashboard_server, dashboard) = TunnelServer::start_with_dashboard(bin, &[])?;
+    let mut dashboard_client =
+        TunnelClient::start(bin, &dashboard_server, local.addr, TUNNEL, &[])?;
     let mut routes = vec![
         Route {
             name: "direct".into(),
@@ -84,6 +89,12 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
             server_pid: Some(policy_server.process.pid()),
             client_pid: Some(policy_client.process.pid()),
         },
+        Route {
+            name: "ferrotunnel+dashboard".into(),
+            target: dashboard_server.target(TUNNEL),
+            server_pid: Some(dashboard_server.process.pid()),
+            client_pid: Some(dashboard_client.process.pid()),
+        },
     ];
     let found = if options.peers {
         peers::start_all(local.addr)
@@ -99,18 +110,28 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     }
     let idle = memory_of(&routes)?;
 
-    // 2. traffic
+    // 2. traffic, with someone watching the dashboard's live events all along
+    let watcher = EventWatcher::start(&runtime, dashboard)?;
     let traffic = traffic::measure(&runtime, &routes, options)?;
+    anyhow::ensure!(
+        watcher.bytes_read() > 0,
+        "the dashboard's event stream sent nothing during the load"
+    );
+    drop(watcher);
     for process in [
         &mut server.process,
         &mut client.process,
         &mut policy_server.process,
         &mut policy_client.process,
+        &mut dashboard_server.process,
+        &mut dashboard_client.process,
     ] {
         process.check_alive()?;
     }
     let after_load = memory_of(&routes)?;
     drop(found);
+    drop(dashboard_client);
+    drop(dashboard_server);
     drop(policy_client);
     drop(policy_server);
 

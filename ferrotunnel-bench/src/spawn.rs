@@ -82,6 +82,23 @@ impl TunnelServer {
         })
     }
 
+    /// Starts a server like [`start`](Self::start), with its dashboard on a free loopback
+    /// port; returns the dashboard's address too.
+    pub(crate) fn start_with_dashboard(
+        bin: &Path,
+        extra: &[String],
+    ) -> anyhow::Result<(Self, SocketAddr)> {
+        let mut flags = vec!["--dashboard".to_owned(), "127.0.0.1:0".to_owned()];
+        flags.extend_from_slice(extra);
+        let mut server = Self::start(bin, &flags)?;
+        let url = server.process.value_of("Dashboard", READY_WAIT)?;
+        let addr = url
+            .strip_prefix("http://")
+            .map(|rest| rest.trim_end_matches('/'))
+            .with_context(|| format!("the dashboard's URL {url:?} is not http://ADDR/"))?;
+        Ok((server, parse_addr(addr.to_owned())?))
+    }
+
     /// The URL clients connect to.
     pub(crate) fn url(&self) -> String {
         format!("tcp://{}", self.control)

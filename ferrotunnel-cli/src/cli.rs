@@ -71,6 +71,14 @@ pub(crate) struct QuickstartArgs {
     /// The demo tunnel's name: it is served at NAME.localhost.
     #[arg(long, value_name = "NAME", default_value = "demo")]
     pub(crate) subdomain: String,
+
+    /// Where the server's dashboard (every tunnel) is served; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub(crate) dashboard: SocketAddr,
+
+    /// Where the client's inspector (its own traffic) is served; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4040")]
+    pub(crate) inspect: SocketAddr,
 }
 
 #[cfg(test)]
@@ -182,12 +190,36 @@ mod tests {
     }
 
     #[test]
-    fn flags_for_features_that_do_not_exist_yet_are_refused() {
-        for flag in ["--dashboard", "--inspect"] {
-            for command in ["server", "client"] {
-                assert!(parse(&[command, flag, "x"]).is_err(), "{command} {flag}");
-            }
-        }
+    fn dashboard_flags_parse() {
+        let cli = parse(&[
+            "server",
+            "--dashboard",
+            "127.0.0.1:9090",
+            "--dashboard-auth",
+            "a:b",
+        ])
+        .expect("parses");
+        let Command::Server(args) = cli.command else {
+            panic!("not the server command");
+        };
+        assert_eq!(
+            args.settings.dashboard,
+            Some("127.0.0.1:9090".parse().expect("addr"))
+        );
+        assert_eq!(
+            args.settings.dashboard_auth.map(|auth| auth.user),
+            Some("a".to_owned())
+        );
+        let cli = parse(&["client", "--inspect", "127.0.0.1:4040"]).expect("parses");
+        let Command::Client(args) = cli.command else {
+            panic!("not the client command");
+        };
+        assert_eq!(
+            args.settings.inspect,
+            Some("127.0.0.1:4040".parse().expect("addr"))
+        );
+        assert!(parse(&["server", "--dashboard", "nowhere"]).is_err());
+        assert!(parse(&["server", "--dashboard-auth", "no-colon"]).is_err());
     }
 
     #[test]
@@ -198,5 +230,7 @@ mod tests {
         assert_eq!(args.listen, "127.0.0.1:7835".parse().expect("addr"));
         assert_eq!(args.http, "127.0.0.1:8080".parse().expect("addr"));
         assert_eq!(args.subdomain, "demo");
+        assert_eq!(args.dashboard, "127.0.0.1:9090".parse().expect("addr"));
+        assert_eq!(args.inspect, "127.0.0.1:4040".parse().expect("addr"));
     }
 }

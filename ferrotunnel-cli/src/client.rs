@@ -5,14 +5,19 @@
 //! not spin in the background. Once online, a lost session is re-established by the library
 //! with backoff; this module only watches [`ClientHandle::state`] and prints what happens.
 
+use std::net::SocketAddr;
+
 use anyhow::Context as _;
 use clap::ArgMatches;
 use ferrotunnel::{Client, ClientBuilder, ClientHandle, ClientState, protocol::TunnelInfo};
+use ferrotunnel_dashboard::{DashboardState, LocalReplay};
+use ferrotunnel_tower::capture::CaptureStore;
 
 use crate::{
     LOG_TARGET, banner,
     cli::ClientArgs,
-    config::{ClientConfig, PolicyArgs},
+    config::{ClientConfig, DashboardAuth, PolicyArgs},
+    dashboard::{Dashboard, client_tunnels},
     signal::Signals,
 };
 
@@ -23,9 +28,13 @@ pub(crate) async fn run(
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
     let config = ClientConfig::resolve(args.config.as_deref(), flags)?;
-    let client = builder(&config)
-        .build()
-        .context("invalid client settings")?;
+    // Without --inspect the client splices bytes; with it, HTTP runs through the capture layer.
+    let capture = config.inspect.map(|_| CaptureStore::new(config.capture()));
+    let mut builder = builder(&config);
+    if let Some(capture) = &capture {
+        builder = builder.http_layer(capture.layer());
+    }
+    let client = builder.build().context("invalid client settings")?;
     let server_url = config.server.clone().unwrap_or_default();
     tracing::info!(target: LOG_TARGET, server = %server_url, "connecting");
     let handle = tokio::select! {
@@ -36,13 +45,52 @@ pub(crate) async fn run(
         }
     };
     let locals = config.local_addresses();
+    let inspector = match (config.inspect, capture) {
+        (Some(addr), Some(capture)) => Some(
+            inspect(
+                addr,
+                capture,
+                &handle,
+                &locals,
+                config.dashboard_auth.as_ref(),
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     announce(&handle, &server_url, &locals);
     banner::print(
         &banner::policy_line(&config.policies())
             .into_iter()
+            .chain(
+                inspector
+                    .as_ref()
+                    .map(|i| banner::line("Inspector", i.url())),
+            )
             .collect::<Vec<_>>(),
     );
-    supervise(handle, &locals, signals).await
+    let result = supervise(handle, &locals, signals).await;
+    if let Some(inspector) = inspector {
+        inspector.stop();
+    }
+    result
+}
+
+/// Serves the client's own inspector on `addr`: what its capture layer records, and replays
+/// straight to its local services.
+pub(crate) async fn inspect(
+    addr: SocketAddr,
+    capture: CaptureStore,
+    client: &ClientHandle,
+    locals: &[String],
+    auth: Option<&DashboardAuth>,
+) -> anyhow::Result<Dashboard> {
+    let tunnels = client_tunnels(client.state(), locals.to_vec());
+    let mut state = DashboardState::with_views(capture, tunnels.clone());
+    if let Some(service) = client.http_service() {
+        state = state.replay_with(LocalReplay::new(service, tunnels));
+    }
+    Dashboard::start(addr, state, auth).await
 }
 
 /// Prints the banner for a client that has just registered its tunnels.

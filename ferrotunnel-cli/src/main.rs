@@ -41,6 +41,7 @@ mod banner;
 mod cli;
 mod client;
 mod config;
+mod dashboard;
 mod demo;
 mod duration;
 mod malloc;

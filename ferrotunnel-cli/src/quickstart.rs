@@ -1,23 +1,32 @@
 //! `ferrotunnel quickstart`: the whole tunnel in one process, to see it work in one command.
 //!
 //! Starts a server, the demo service ([`crate::demo`]) and a client that exposes the demo
-//! service through the server, prints the URL to open, and on a stop signal takes everything
-//! down in the order that drops no request: the client first (the server stops routing to it
-//! and its streams in flight finish), then the server, then the demo service.
+//! service through the server, with the server's dashboard and the client's inspector, prints
+//! the URLs to open, and on a stop signal takes everything down in the order that drops no
+//! request: the client first (the server stops routing to it and its streams in flight finish),
+//! then the server, then the demo service.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use anyhow::Context as _;
 use ferrotunnel::{Client, Server};
 
-use crate::{LOG_TARGET, banner, cli::QuickstartArgs, client, demo::DemoService, signal::Signals};
+use ferrotunnel_dashboard::{DashboardState, IngressReplay};
+use ferrotunnel_tower::capture::{CaptureConfig, CaptureStore};
+
+use crate::{
+    LOG_TARGET, banner, cli::QuickstartArgs, client, dashboard::Dashboard, demo::DemoService,
+    signal::Signals,
+};
 
 /// Runs the server, the demo service and the client until a stop signal.
 pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::Result<()> {
     // The token only keeps other local users from registering tunnels on this server.
     let token = random_token()?;
 
+    let capture = CaptureStore::new(CaptureConfig::default());
     let server = Server::builder()
+        .layer(capture.layer())
         .control_addr(args.listen)
         .http_addr(args.http)
         .domain("localhost")
@@ -40,14 +49,22 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
     let demo_url = format!("http://{}", demo.addr());
     banner::print(&[banner::line("Demo service", &demo_url)]);
 
-    // === dashboard ===
-    // The dashboard (`ferrotunnel-dashboard`) starts here once that crate exists: it needs the
-    // running `server` (live tunnels through `server.watch_tunnels()`) and, for captured
-    // requests, a capture layer added to the server builder above. Print its address with
-    // `banner::line("Web Interface", …)` and shut it down after the server, below.
+    let state = DashboardState::new(capture, server.watch_tunnels())
+        .replay_with(IngressReplay::new(server.ingress_service()));
+    let dashboard = match Dashboard::start(args.dashboard, state, None).await {
+        Ok(dashboard) => dashboard,
+        Err(err) => {
+            server.shutdown().await;
+            demo.shutdown().await;
+            return Err(err.context("try --dashboard 127.0.0.1:0"));
+        }
+    };
+    banner::print(&[banner::line("Dashboard", dashboard.url())]);
 
     let server_url = format!("tcp://{}", connectable(server.control_addr()));
+    let client_capture = CaptureStore::new(CaptureConfig::default());
     let started = Client::builder()
+        .http_layer(client_capture.layer())
         .server_url(&server_url)
         .token(&token)
         .local_address(demo.addr().to_string())
@@ -60,18 +77,33 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
     let client = match started {
         Ok(client) => client,
         Err(err) => {
+            dashboard.stop();
             server.shutdown().await;
             demo.shutdown().await;
             return Err(err);
         }
     };
     let locals = [demo.addr().to_string()];
+    let inspector =
+        match client::inspect(args.inspect, client_capture, &client, &locals, None).await {
+            Ok(inspector) => inspector,
+            Err(err) => {
+                dashboard.stop();
+                let _ = client.shutdown().await;
+                server.shutdown().await;
+                demo.shutdown().await;
+                return Err(err.context("try --inspect 127.0.0.1:0"));
+            }
+        };
     client::announce(&client, &server_url, &locals);
+    banner::print(&[banner::line("Inspector", inspector.url())]);
     banner::print(&[
         String::new(),
         format!(
-            "Open {}/ in your browser (Ctrl+C to stop).",
-            client.public_url()
+            "Open {}/ in your browser (Ctrl+C to stop), and watch it live in {} (every tunnel) or {} (this client).",
+            client.public_url(),
+            dashboard.url(),
+            inspector.url()
         ),
         format!(
             "Expose another local service: ferrotunnel client --server {server_url} --token {token} --local HOST:PORT --subdomain NAME"
@@ -83,6 +115,8 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
         Ok(()) => banner::print(&banner::server_stopped()),
         Err(err) => tracing::warn!(target: LOG_TARGET, error = %err, "server shutdown cut short"),
     }
+    inspector.stop();
+    dashboard.stop();
     demo.shutdown().await;
     result
 }

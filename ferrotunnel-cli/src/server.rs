@@ -5,12 +5,14 @@ use std::path::Path;
 use anyhow::Context as _;
 use clap::ArgMatches;
 use ferrotunnel::{Server, ServerBuilder, transport::ServerTls};
-use ferrotunnel_tower::policy::TunnelPolicies;
+use ferrotunnel_dashboard::{DashboardState, IngressReplay};
+use ferrotunnel_tower::{capture::CaptureStore, policy::TunnelPolicies};
 
 use crate::{
     LOG_TARGET, banner,
     cli::ServerArgs,
     config::{ConfigError, ServerConfig},
+    dashboard::Dashboard,
     signal::Signals,
 };
 
@@ -21,20 +23,40 @@ pub(crate) async fn run(
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
     let config = ServerConfig::resolve(args.config.as_deref(), flags)?;
-    let server = builder(&config)?
-        .build()
-        .context("invalid server settings")?;
+    // The capture layer runs only when someone will look at what it records.
+    let capture = config
+        .dashboard
+        .map(|_| CaptureStore::new(config.capture()));
+    let mut builder = builder(&config)?;
+    if let Some(capture) = &capture {
+        builder = builder.layer(capture.layer());
+    }
+    let server = builder.build().context("invalid server settings")?;
     let handle = server.start().await.context("cannot start the server")?;
+    let dashboard = match (config.dashboard, capture) {
+        (Some(addr), Some(capture)) => {
+            let state = DashboardState::new(capture, handle.watch_tunnels())
+                .replay_with(IngressReplay::new(handle.ingress_service()));
+            Some(Dashboard::start(addr, state, config.dashboard_auth.as_ref()).await?)
+        }
+        _ => None,
+    };
     banner::print(&banner::server_online(
         handle.control_addr(),
         handle.http_addr(),
         handle.https_addr(),
         &config.policies(),
     ));
+    if let Some(dashboard) = &dashboard {
+        banner::print(&[banner::line("Dashboard", dashboard.url())]);
+    }
 
     let signal = signals.recv().await;
     tracing::info!(target: LOG_TARGET, %signal, "shutting down: finishing requests in flight, then closing client sessions");
     signals.graceful(handle.shutdown()).await?;
+    if let Some(dashboard) = dashboard {
+        dashboard.stop();
+    }
     banner::print(&banner::server_stopped());
     Ok(())
 }

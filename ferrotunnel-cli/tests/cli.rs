@@ -312,6 +312,10 @@ fn quickstart_serves_the_demo_page_through_the_tunnel() {
             "127.0.0.1:0",
             "--http",
             "127.0.0.1:0",
+            "--dashboard",
+            "127.0.0.1:0",
+            "--inspect",
+            "127.0.0.1:0",
         ],
         &[],
     );
@@ -319,6 +323,12 @@ fn quickstart_serves_the_demo_page_through_the_tunnel() {
         .value_of("HTTP address")
         .parse()
         .expect("HTTP address");
+    let dashboard = quickstart.value_of("Dashboard");
+    let dashboard: SocketAddr = dashboard
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("dashboard URL {dashboard:?}"));
     let forwarding = quickstart.value_of("Forwarding");
     let host = format!("demo.localhost:{}", http.port());
     assert!(
@@ -338,6 +348,17 @@ fn quickstart_serves_the_demo_page_through_the_tunnel() {
     let (status, json) = http_get(http, &host, "/api/echo?from=test");
     assert_eq!(status, 200, "{json}");
     assert!(json.contains(r#""path":"/api/echo?from=test""#), "{json}");
+
+    // The dashboard saw both requests.
+    let (status, requests) = http_get(dashboard, &dashboard.to_string(), "/api/requests");
+    assert_eq!(status, 200, "{requests}");
+    assert!(
+        requests.contains(r#""uri":"/api/echo?from=test""#),
+        "{requests}"
+    );
+    let (status, page) = http_get(dashboard, &dashboard.to_string(), "/");
+    assert_eq!(status, 200);
+    assert!(page.contains("FerroTunnel"), "{page}");
 
     quickstart.send_sigterm();
     assert!(

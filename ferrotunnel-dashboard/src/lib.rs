@@ -1,31 +1,46 @@
-//! A web dashboard for a FerroTunnel server, as an `axum` app.
+//! FerroTunnel's traffic inspector and live dashboard, as an `axum` app anyone can mount.
 //!
-//! - `GET /`: one small self-contained page that lists the live tunnels with links and refreshes
-//!   itself from the API every 2 seconds. No external assets.
-//! - `GET /api/tunnels`: the live tunnels as a JSON array of `{"name", "public_url"}`, sorted by
-//!   name.
-//! - `GET /healthz`: `ok`.
+//! It reads a [`CaptureStore`](ferrotunnel_tower::capture::CaptureStore) — filled by the
+//! capture layer in front of a server's tunnels (`ferrotunnel server --dashboard`) or of a
+//! client's local service (`ferrotunnel client --inspect`) — and the live tunnels, and serves:
 //!
-//! The app reads the server's live tunnel list through a watch
-//! ([`ServerHandle::watch_tunnels`](ferrotunnel::ServerHandle::watch_tunnels)), so it shows what
-//! the server routes right now and holds no state of its own.
+//! | route | what |
+//! |---|---|
+//! | `GET /` | the web UI (embedded: no CDN, works offline) |
+//! | `GET /api/tunnels`, `GET /api/tunnels/{name}` | live tunnels with requests, errors, bytes, in flight, p50/p99 |
+//! | `GET /api/requests?tunnel=&status=&method=&path=&min_ms=&limit=&before=` | captured exchanges, newest first, paged |
+//! | `GET /api/requests/{id}` | one exchange: headers (secrets masked), bodies, timings, a `curl` line |
+//! | `DELETE /api/requests` | forget every captured exchange |
+//! | `POST /api/requests/{id}/replay` | the request again, as it was or with changes (method, path, headers, body) |
+//! | `GET /api/requests/{id}/har`, `GET /api/har` | HTTP Archive 1.2, for browsers' developer tools |
+//! | `GET /api/stats` | requests and errors per second over the last 10 minutes |
+//! | `GET /api/events` | Server-Sent Events: exchanges started and finished, tunnels up and down, stats every second |
+//! | `GET /healthz` | `ok` |
 //!
-//! The dashboard has no authentication and shows only tunnel names and public URLs. Bind it to
-//! loopback, or put it behind a proxy that authenticates.
+//! A bad filter value is a `400`, an unknown id a `404`, a replay whose tunnel is gone a `409`;
+//! each with a text body that says what happened ([`ApiError`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use ferrotunnel_dashboard::DashboardState;
+//! use ferrotunnel_dashboard::{DashboardState, IngressReplay};
+//! use ferrotunnel_tower::capture::{CaptureConfig, CaptureStore};
 //!
-//! let server = ferrotunnel::Server::builder().token("secret").build()?.start().await?;
-//! let state = DashboardState::new(server.watch_tunnels());
+//! let capture = CaptureStore::new(CaptureConfig::default());
+//! let server = ferrotunnel::Server::builder()
+//!     .token("secret")
+//!     .layer(capture.layer()) // record every request to every tunnel
+//!     .build()?
+//!     .start()
+//!     .await?;
+//! let state = DashboardState::new(capture, server.watch_tunnels())
+//!     .replay_with(IngressReplay::new(server.ingress_service()));
 //!
 //! // On its own port:
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9090").await?;
 //! tokio::spawn(ferrotunnel_dashboard::serve(listener, state.clone()));
 //!
-//! // Or inside your own axum app:
-//! let app = axum::Router::new().merge(ferrotunnel_dashboard::router(state));
+//! // Or inside your own axum app, under a prefix:
+//! let app: axum::Router = axum::Router::new().nest_service("/inspect", ferrotunnel_dashboard::router(state));
 //! # drop(app);
 //! # Ok(()) }
 //! ```
@@ -34,50 +49,52 @@
 
 use std::{future::Future, io};
 
-use axum::{Router, routing::get};
-use ferrotunnel::protocol::TunnelInfo;
-use tokio::{net::TcpListener, sync::watch};
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use tokio::net::TcpListener;
 
 mod api;
+mod error;
 mod page;
+mod state;
+mod time;
+mod tunnels;
+mod views;
+
 #[cfg(test)]
 mod tests;
 
-pub use api::TunnelView;
-
-/// What the dashboard reads: the server's live tunnels.
-#[derive(Debug, Clone)]
-pub struct DashboardState {
-    tunnels: watch::Receiver<Vec<TunnelInfo>>,
-}
-
-impl DashboardState {
-    /// A dashboard of the tunnels in this watch, usually
-    /// [`ServerHandle::watch_tunnels`](ferrotunnel::ServerHandle::watch_tunnels).
-    pub fn new(tunnels: watch::Receiver<Vec<TunnelInfo>>) -> Self {
-        Self { tunnels }
-    }
-
-    /// The live tunnels right now.
-    pub fn tunnels(&self) -> Vec<TunnelView> {
-        self.tunnels.borrow().iter().map(TunnelView::from).collect()
-    }
-}
-
-impl From<watch::Receiver<Vec<TunnelInfo>>> for DashboardState {
-    fn from(tunnels: watch::Receiver<Vec<TunnelInfo>>) -> Self {
-        Self::new(tunnels)
-    }
-}
+pub use error::ApiError;
+pub use state::{BoxFuture, DashboardState, IngressReplay, LocalReplay, Replay};
+pub use tunnels::TunnelView;
 
 /// The dashboard app: see the [crate docs](crate) for its routes.
 pub fn router(state: DashboardState) -> Router {
-    Router::new()
+    let auth = state.auth.clone();
+    let router = Router::new()
         .route("/", get(page::index))
-        .route("/api/tunnels", get(api::tunnels))
+        .route("/assets/{file}", get(page::asset))
+        .route("/api/tunnels", get(api::tunnels::list))
+        .route("/api/tunnels/{name}", get(api::tunnels::get))
+        .route(
+            "/api/requests",
+            get(api::requests::list).delete(api::requests::clear),
+        )
+        .route("/api/requests/{id}", get(api::requests::get))
+        .route("/api/requests/{id}/replay", post(api::replay::replay))
+        .route("/api/requests/{id}/har", get(api::har::one))
+        .route("/api/har", get(api::har::all))
+        .route("/api/stats", get(api::stats::get))
+        .route("/api/events", get(api::events::events))
         .route("/healthz", get(api::healthz))
         .fallback(api::not_found)
-        .with_state(state)
+        .with_state(state);
+    match auth {
+        Some(auth) => router.layer(auth),
+        None => router,
+    }
 }
 
 /// Serves the dashboard on `listener` until the listener fails.
@@ -86,7 +103,7 @@ pub async fn serve(listener: TcpListener, state: DashboardState) -> io::Result<(
 }
 
 /// Serves the dashboard on `listener` until `shutdown` completes, then lets requests in flight
-/// finish.
+/// finish. (Event streams are endless: they end when the listener's connections close.)
 pub async fn serve_with_shutdown<F>(
     listener: TcpListener,
     state: DashboardState,

@@ -17,6 +17,8 @@
 //! - **[`policy`]**: the same layers as data, as the `ferrotunnel` command line, its config
 //!   files and a client's tunnel registration name them, and [`TunnelPolicies`](policy::TunnelPolicies),
 //!   which builds them into each tunnel's own stack on a server.
+//! - **[`capture`]**: the traffic inspector's recorder, a layer that records every exchange
+//!   (heads, body prefixes, timings, outcome) into a bounded store and publishes events.
 //! - [`ServiceBuilderExt`] and [`ServerBuilderExt`], so that each is one method call away.
 //!
 //! ```
@@ -75,6 +77,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod capture;
 pub mod circuit_breaker;
 pub mod duration;
 mod ext;
@@ -88,6 +91,7 @@ pub mod request;
 pub use async_trait::async_trait;
 pub use auth::{AsyncAuth, AsyncAuthLayer, Auth, AuthLayer, AuthValidator, Verdict};
 pub use body::{RefusingFuture, ResponseBody, refusal};
+pub use capture::{CaptureLayer, CaptureStore};
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 pub use ext::{ServerBuilderExt, ServiceBuilderExt};
 pub use headers::{Headers, HeadersLayer};

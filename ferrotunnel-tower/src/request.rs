@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 pub use ferrotunnel::server::REQUEST_ID;
-use ferrotunnel::{TunnelContext, server::VisitorAddr};
+use ferrotunnel::{TunnelContext, client::LocalTarget, server::VisitorAddr};
 use http::Request;
 
 /// The address of the visitor who sent `request`, if the server said.
@@ -28,12 +28,18 @@ pub fn visitor_ip<B>(request: &Request<B>) -> Option<IpAddr> {
     visitor_addr(request).map(|addr| addr.ip().to_canonical())
 }
 
-/// The name of the tunnel `request` is for, inside a FerroTunnel ingress.
+/// The name of the tunnel `request` is for: inside a FerroTunnel ingress, or on a client that
+/// runs HTTP layers in front of its local service (`ClientBuilder::http_layer`).
 pub fn tunnel_name<B>(request: &Request<B>) -> Option<&str> {
-    request
-        .extensions()
+    let extensions = request.extensions();
+    extensions
         .get::<TunnelContext>()
         .map(TunnelContext::name)
+        .or_else(|| {
+            extensions
+                .get::<LocalTarget>()
+                .map(|target| &*target.tunnel)
+        })
 }
 
 /// The request's id (`x-request-id`), if it has a readable one.

@@ -65,4 +65,5 @@ pub use client::{Client, ClientBuilder, ClientHandle, ClientState};
 pub use error::{BoxError, Error, LocalFailure, Result};
 pub use server::{
     IngressService, Server, ServerBuilder, ServerHandle, TunnelBody, TunnelContext, TunnelService,
+    TunnelStatus,
 };

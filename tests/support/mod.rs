@@ -242,7 +242,7 @@ pub fn full(bytes: &'static [u8]) -> TestBody {
 /// Waits until `server` lists exactly `names` as live, or panics after `limit`.
 pub async fn wait_for_tunnels(server: &ServerHandle, names: &[&str], limit: Duration) {
     let mut watch = server.watch_tunnels();
-    let wanted = |tunnels: &Vec<ferrotunnel::protocol::TunnelInfo>| {
+    let wanted = |tunnels: &Vec<ferrotunnel::TunnelStatus>| {
         tunnels.iter().map(|t| t.name.as_str()).collect::<Vec<_>>() == names
     };
     tokio::time::timeout(limit, watch.wait_for(wanted))

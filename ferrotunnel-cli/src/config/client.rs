@@ -3,6 +3,7 @@
 use std::{
     collections::HashSet,
     convert::Infallible,
+    net::SocketAddr,
     path::{Path, PathBuf},
     str::FromStr,
     time::Duration,
@@ -14,7 +15,8 @@ use ferrotunnel_tower::policy::Policy;
 use serde::Deserialize;
 
 use super::{
-    ConfigError, PolicyArgs, Settings, require_nonzero_durations, require_positive_limits, setting,
+    ConfigError, DashboardAuth, PolicyArgs, Settings, inspector::check_dashboard,
+    require_nonzero_durations, require_positive_limits, setting,
 };
 use crate::duration;
 
@@ -123,6 +125,28 @@ pub(crate) struct ClientConfig {
     #[arg(long, value_name = "N")]
     pub(crate) max_streams: Option<usize>,
 
+    /// Serve this client's own traffic inspector here, e.g. 127.0.0.1:4040: every request to
+    /// its tunnels, live, with replay to the local service. Without it the client forwards
+    /// bytes without reading them. Anywhere but loopback needs --dashboard-auth.
+    #[arg(long, value_name = "ADDR", help_heading = "Inspector")]
+    pub(crate) inspect: Option<SocketAddr>,
+
+    /// HTTP Basic credentials the inspector asks for.
+    #[arg(long, value_name = "USER:PASS", help_heading = "Inspector")]
+    pub(crate) dashboard_auth: Option<DashboardAuth>,
+
+    /// How many requests the inspector keeps, the oldest forgotten first [default: 1000].
+    #[arg(long, value_name = "N", help_heading = "Inspector")]
+    pub(crate) capture_max_requests: Option<usize>,
+
+    /// How many bytes of captured traffic the inspector keeps at most [default: 52428800, 50 MiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Inspector")]
+    pub(crate) capture_max_bytes: Option<usize>,
+
+    /// How many bytes of each request and response body the inspector keeps [default: 65536].
+    #[arg(long, value_name = "BYTES", help_heading = "Inspector")]
+    pub(crate) capture_body_bytes: Option<usize>,
+
     /// The policy flags, which the server enforces on this client's tunnels (after its own).
     /// A config file lists `[[policy]]` tables instead.
     #[command(flatten)]
@@ -229,7 +253,26 @@ impl ClientConfig {
                 )));
             }
         }
-        require_positive_limits(&[("max_streams", self.max_streams)])
+        require_positive_limits(&[("max_streams", self.max_streams)])?;
+        check_dashboard(
+            "inspect",
+            self.inspect,
+            self.dashboard_auth.as_ref(),
+            &[],
+            &[
+                ("capture_max_requests", self.capture_max_requests),
+                ("capture_max_bytes", self.capture_max_bytes),
+            ],
+        )
+    }
+
+    /// How much the inspector's capture layer keeps.
+    pub(crate) fn capture(&self) -> ferrotunnel_tower::capture::CaptureConfig {
+        super::capture_config(
+            self.capture_max_requests,
+            self.capture_max_bytes,
+            self.capture_body_bytes,
+        )
     }
 }
 

@@ -20,10 +20,12 @@ use clap::{ArgMatches, FromArgMatches};
 use serde::de::DeserializeOwned;
 
 mod client;
+mod inspector;
 mod policy;
 mod server;
 
 pub(crate) use client::ClientConfig;
+pub(crate) use inspector::{DashboardAuth, capture_config};
 pub(crate) use policy::PolicyArgs;
 pub(crate) use server::ServerConfig;
 

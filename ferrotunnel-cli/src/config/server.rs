@@ -13,7 +13,8 @@ use ferrotunnel_tower::policy::{ClientPolicies, Policy};
 use serde::Deserialize;
 
 use super::{
-    ConfigError, PolicyArgs, Settings, require_nonzero_durations, require_positive_limits, setting,
+    ConfigError, DashboardAuth, PolicyArgs, Settings, inspector::check_dashboard,
+    require_nonzero_durations, require_positive_limits, setting,
 };
 use crate::duration;
 
@@ -131,6 +132,28 @@ pub(crate) struct ServerConfig {
     #[arg(long, value_name = "N", help_heading = "Tunnel policy")]
     pub(crate) max_policy_rules: Option<usize>,
 
+    /// Serve the traffic inspector and live dashboard here, e.g. 127.0.0.1:9090: every request
+    /// to every tunnel, live, with replay. Never the visitors' port; anywhere but loopback
+    /// needs --dashboard-auth.
+    #[arg(long, value_name = "ADDR", help_heading = "Dashboard")]
+    pub(crate) dashboard: Option<SocketAddr>,
+
+    /// HTTP Basic credentials the dashboard asks for.
+    #[arg(long, value_name = "USER:PASS", help_heading = "Dashboard")]
+    pub(crate) dashboard_auth: Option<DashboardAuth>,
+
+    /// How many requests the dashboard keeps, the oldest forgotten first [default: 1000].
+    #[arg(long, value_name = "N", help_heading = "Dashboard")]
+    pub(crate) capture_max_requests: Option<usize>,
+
+    /// How many bytes of captured traffic the dashboard keeps at most [default: 52428800, 50 MiB].
+    #[arg(long, value_name = "BYTES", help_heading = "Dashboard")]
+    pub(crate) capture_max_bytes: Option<usize>,
+
+    /// How many bytes of each request and response body the dashboard keeps [default: 65536].
+    #[arg(long, value_name = "BYTES", help_heading = "Dashboard")]
+    pub(crate) capture_body_bytes: Option<usize>,
+
     /// The policy flags, for every tunnel. A config file lists `[[policy]]` tables instead.
     #[command(flatten)]
     #[serde(skip)]
@@ -168,6 +191,15 @@ impl ServerConfig {
         super::policy::policies(&self.policy)
     }
 
+    /// How much the dashboard's capture layer keeps.
+    pub(crate) fn capture(&self) -> ferrotunnel_tower::capture::CaptureConfig {
+        super::capture_config(
+            self.capture_max_requests,
+            self.capture_max_bytes,
+            self.capture_body_bytes,
+        )
+    }
+
     /// Which policies clients may ask for.
     pub(crate) fn client_policies(&self) -> Result<ClientPolicies, ConfigError> {
         if self.client_policies.is_empty() {
@@ -193,6 +225,20 @@ impl ServerConfig {
         }
         self.validate_tls()?;
         self.client_policies()?;
+        check_dashboard(
+            "dashboard",
+            self.dashboard,
+            self.dashboard_auth.as_ref(),
+            &[
+                ("listen", self.listen),
+                ("http", self.http),
+                ("https", self.https),
+            ],
+            &[
+                ("capture_max_requests", self.capture_max_requests),
+                ("capture_max_bytes", self.capture_max_bytes),
+            ],
+        )?;
         // The grace period may be zero: that means "stop at once".
         require_nonzero_durations(&[
             ("handshake_timeout", self.handshake_timeout),

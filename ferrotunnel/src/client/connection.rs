@@ -12,7 +12,7 @@ use tower::ServiceExt;
 
 use super::{
     ClientConfig, ClientState, ForwardService, IncomingStream, LocalForward, TunnelStream,
-    backoff::Backoff,
+    backoff::Backoff, http_forward::HttpStreamForward,
 };
 use crate::{
     Error, Result,
@@ -278,10 +278,16 @@ async fn serve(
         routes,
         ..
     } = established;
-    let forward = config.layers.wrap(LocalForward::new(
-        config.local_connect_timeout,
-        config.max_frame_size,
-    ));
+    let forward = match &config.http {
+        None => ForwardService::new(LocalForward::new(
+            config.local_connect_timeout,
+            config.max_frame_size,
+        )),
+        Some(http) => {
+            ForwardService::new(HttpStreamForward::new(http.clone(), config.max_frame_size))
+        }
+    };
+    let forward = config.layers.wrap(forward);
     let streams = TaskTracker::new();
     let lost = loop {
         tokio::select! {

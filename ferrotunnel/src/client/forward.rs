@@ -1,8 +1,8 @@
 //! The client's side of a data stream: hand it to the local service.
 //!
 //! [`LocalForward`] is a `tower::Service<IncomingStream>`, so that stream-level layers (limits,
-//! logging) can wrap it, and an HTTP-aware forwarder (for a local inspector) can replace it
-//! without touching the session code.
+//! logging) can wrap it, and the HTTP-aware forwarder (`http_forward`, when the client has HTTP
+//! layers) replaces it without touching the session code.
 
 use std::{
     future::Future,
@@ -19,7 +19,7 @@ use tokio::{
 };
 
 use crate::{
-    Error,
+    Error, LocalFailure,
     protocol::{self, StreamHeader, StreamRefusalCode, StreamReply},
     session::SessionStream,
 };
@@ -100,12 +100,13 @@ impl ForwardLayers {
         }));
     }
 
-    /// Wraps `forward` in every layer, the first added outermost.
-    pub(crate) fn wrap(&self, forward: LocalForward) -> ForwardService {
+    /// Wraps `forward` (the byte splice, or the HTTP forwarder) in every layer, the first added
+    /// outermost.
+    pub(crate) fn wrap(&self, forward: ForwardService) -> ForwardService {
         self.layers
             .iter()
             .rev()
-            .fold(ForwardService::new(forward), |service, wrap| wrap(service))
+            .fold(forward, |service, wrap| wrap(service))
     }
 }
 
@@ -152,9 +153,15 @@ impl tower::Service<IncomingStream> for LocalForward {
                 mut stream,
                 ..
             } = incoming;
-            let mut local = match this.connect(&local_addr).await {
+            let mut local = match connect_local(&local_addr, this.connect_timeout).await {
                 Ok(local) => local,
-                Err(refusal) => return stream.reply(&refusal, this.max_frame_size).await,
+                Err(LocalFailure { kind, message }) => {
+                    let refusal = StreamReply::Refused {
+                        code: kind,
+                        message,
+                    };
+                    return stream.reply(&refusal, this.max_frame_size).await;
+                }
             };
             stream
                 .reply(&StreamReply::Accepted, this.max_frame_size)
@@ -165,29 +172,32 @@ impl tower::Service<IncomingStream> for LocalForward {
     }
 }
 
-impl LocalForward {
-    async fn connect(&self, local_addr: &str) -> Result<TcpStream, StreamReply> {
-        let refused = |code, message| StreamReply::Refused { code, message };
-        match tokio::time::timeout(self.connect_timeout, TcpStream::connect(local_addr)).await {
-            Ok(Ok(tcp)) => {
-                let _ = tcp.set_nodelay(true);
-                Ok(tcp)
-            }
-            Ok(Err(err)) if err.kind() == io::ErrorKind::ConnectionRefused => Err(refused(
-                StreamRefusalCode::LocalRefused,
-                format!("the local service at {local_addr} refused the connection; is it running?"),
-            )),
-            Ok(Err(err)) => Err(refused(
-                StreamRefusalCode::LocalRefused,
-                format!("the local service at {local_addr} cannot be reached: {err}"),
-            )),
-            Err(_) => Err(refused(
-                StreamRefusalCode::LocalTimeout,
-                format!(
-                    "the local service at {local_addr} did not accept a connection within {:?}",
-                    self.connect_timeout
-                ),
-            )),
+/// Connects to the local service at `local_addr` within `timeout`, or says what went wrong in
+/// words that name the address: the byte splice sends them to the server in its
+/// [`StreamReply`], the HTTP forwarder answers them as a 502 or 504 (see `server::rescue`).
+pub(crate) async fn connect_local(
+    local_addr: &str,
+    timeout: Duration,
+) -> Result<TcpStream, LocalFailure> {
+    let failure = |kind, message| LocalFailure { kind, message };
+    match tokio::time::timeout(timeout, TcpStream::connect(local_addr)).await {
+        Ok(Ok(tcp)) => {
+            let _ = tcp.set_nodelay(true);
+            Ok(tcp)
         }
+        Ok(Err(err)) if err.kind() == io::ErrorKind::ConnectionRefused => Err(failure(
+            StreamRefusalCode::LocalRefused,
+            format!("the local service at {local_addr} refused the connection; is it running?"),
+        )),
+        Ok(Err(err)) => Err(failure(
+            StreamRefusalCode::LocalRefused,
+            format!("the local service at {local_addr} cannot be reached: {err}"),
+        )),
+        Err(_) => Err(failure(
+            StreamRefusalCode::LocalTimeout,
+            format!(
+                "the local service at {local_addr} did not accept a connection within {timeout:?}"
+            ),
+        )),
     }
 }

@@ -25,19 +25,22 @@ use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    Error, Result,
+    BoxError, Error, Result,
     protocol::{
         ClientId, DEFAULT_MAX_FRAME_SIZE, PolicyRule, Refusal, Secret, TunnelInfo,
         validate_tunnel_name,
     },
+    server::LayerStack,
     transport::{ClientTls, ServerUrl},
 };
 
 mod backoff;
 mod connection;
 mod forward;
+mod http_forward;
 
 pub use forward::{ForwardService, IncomingStream, LocalForward, TunnelStream};
+pub use http_forward::{LocalHttpService, LocalTarget};
 
 use forward::ForwardLayers;
 
@@ -91,6 +94,9 @@ pub(crate) struct ClientConfig {
     pub(crate) max_streams: usize,
     pub(crate) max_frame_size: usize,
     pub(crate) layers: ForwardLayers,
+    /// The HTTP path down to the local services, when the client has HTTP layers; else each
+    /// stream is a byte splice.
+    pub(crate) http: Option<LocalHttpService>,
     pub(crate) tls: ClientTls,
 }
 
@@ -116,6 +122,7 @@ pub struct ClientBuilder {
     max_streams: usize,
     max_frame_size: usize,
     layers: ForwardLayers,
+    http_layers: LayerStack,
     ca: Option<CaSource>,
 }
 
@@ -145,6 +152,7 @@ impl Default for ClientBuilder {
             max_streams: 1024,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             layers: ForwardLayers::default(),
+            http_layers: LayerStack::new(),
             ca: None,
         }
     }
@@ -297,6 +305,55 @@ impl ClientBuilder {
         self
     }
 
+    /// Puts a `tower` layer on the HTTP requests the client forwards to its local services: a
+    /// traffic inspector's capture, logging, a header of its own. Layers run in the order added,
+    /// the first outermost.
+    ///
+    /// With at least one HTTP layer, the client serves each stream as HTTP/1.1 (as the server
+    /// speaks on it: keep-alive, upgrades such as WebSocket) and sends each request through the
+    /// layers to a pooled HTTP/1.1 client of its local service; without any, it splices bytes
+    /// and never parses HTTP, which costs less. Each request the layers see carries a
+    /// [`LocalTarget`] (its tunnel and local service) and, when the server named the visitor,
+    /// a [`VisitorAddr`](crate::server::VisitorAddr) of the visitor's IP address (port 0). A
+    /// local service that cannot be reached is a `502` (a `504` after the
+    /// [`local_connect_timeout`](Self::local_connect_timeout)) whose text names its address;
+    /// the layers see it as an [`Error::Local`]. Stream layers ([`layer`](Self::layer)) still
+    /// run first, once per stream. [`ClientHandle::http_service`] sends requests of the
+    /// caller's own through the same layers.
+    ///
+    /// ```
+    /// use tower::util::MapRequestLayer;
+    ///
+    /// let client = ferrotunnel::Client::builder()
+    ///     .server_url("tcp://tunnel.example.com:7835")
+    ///     .local_address("127.0.0.1:3000")
+    ///     .http_layer(MapRequestLayer::new(|mut request: http::Request<ferrotunnel::TunnelBody>| {
+    ///         request.headers_mut().insert("x-through", http::HeaderValue::from_static("inspector"));
+    ///         request
+    ///     }))
+    ///     .build()?;
+    /// # Ok::<(), ferrotunnel::Error>(())
+    /// ```
+    pub fn http_layer<L, S, B, E>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<LocalHttpService, Service = S> + Send + Sync + 'static,
+        S: tower::Service<
+                http::Request<crate::TunnelBody>,
+                Response = http::Response<B>,
+                Error = E,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+        E: Into<BoxError> + 'static,
+    {
+        self.http_layers.push(layer);
+        self
+    }
+
     /// Checks the settings; the error names the one that is wrong.
     ///
     /// ```
@@ -381,6 +438,15 @@ impl ClientBuilder {
                 "the max frame size must be at least 1024 bytes".into(),
             ));
         }
+        // Built once, so that every session and every caller of `ClientHandle::http_service`
+        // share the layers' state and the local connections.
+        let http = (!self.http_layers.is_empty()).then(|| {
+            http_forward::local_http_service(
+                &self.http_layers,
+                self.local_connect_timeout,
+                self.max_streams,
+            )
+        });
         let tls = match self.ca {
             None => ClientTls::platform(),
             Some(CaSource::Pem(pem)) => ClientTls::from_ca_pem(&pem)?,
@@ -400,6 +466,7 @@ impl ClientBuilder {
                 max_streams: self.max_streams,
                 max_frame_size: self.max_frame_size,
                 layers: self.layers,
+                http,
                 tls,
             },
         })
@@ -468,6 +535,13 @@ impl Client {
         let (state_tx, state) = watch::channel(initial);
         let known = Arc::new(Mutex::new(known));
         let stop = CancellationToken::new();
+        let http = self.config.http.clone();
+        let local_addrs = self
+            .config
+            .tunnels
+            .iter()
+            .map(|t| (t.name.clone(), t.local_addr.clone()))
+            .collect();
         let task = tokio::spawn(connection::run(
             Arc::new(self.config),
             client_id,
@@ -478,6 +552,8 @@ impl Client {
         ));
         ClientHandle {
             known,
+            local_addrs,
+            http,
             state,
             stop,
             task: Some(task),
@@ -491,6 +567,10 @@ impl Client {
 pub struct ClientHandle {
     /// The tunnels as last registered.
     known: Arc<Mutex<Vec<TunnelInfo>>>,
+    /// Each tunnel's name as configured (if any) and local address, in the order configured,
+    /// which is also the order of `known`.
+    local_addrs: Vec<(Option<String>, String)>,
+    http: Option<LocalHttpService>,
     state: watch::Receiver<ClientState>,
     stop: CancellationToken,
     task: Option<JoinHandle<Result<()>>>,
@@ -516,6 +596,44 @@ impl ClientHandle {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// The client's HTTP path — its [HTTP layers](ClientBuilder::http_layer), then the
+    /// forwarder to the local services — to send requests of the caller's own through, such as
+    /// an inspector's replay; `None` for a client without HTTP layers. Each request needs the
+    /// [`LocalTarget`] of its tunnel in its extensions (see [`local_target`](Self::local_target)).
+    /// Errors are errors here, not responses: an unreachable local service is an
+    /// [`Error::Local`] (boxed), which the layers see too.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: ferrotunnel::ClientHandle) -> Result<(), ferrotunnel::BoxError> {
+    /// use tower::ServiceExt;
+    ///
+    /// let service = client.http_service().ok_or("the client has no HTTP layers")?;
+    /// let target = client.local_target("app").ok_or("no tunnel app here")?;
+    /// let mut request = http::Request::get("/health").body(ferrotunnel::TunnelBody::default())?;
+    /// request.extensions_mut().insert(target);
+    /// let response = service.oneshot(request).await?;
+    /// println!("the local service says {}", response.status());
+    /// # Ok(()) }
+    /// ```
+    pub fn http_service(&self) -> Option<LocalHttpService> {
+        self.http.clone()
+    }
+
+    /// Where requests for tunnel `tunnel` go: its local service, if this client serves that
+    /// tunnel (a name the server picked counts once registered).
+    pub fn local_target(&self, tunnel: &str) -> Option<LocalTarget> {
+        let registered = self.tunnels();
+        let local_addr = match registered.iter().position(|t| t.name == tunnel) {
+            Some(at) => self.local_addrs.get(at).map(|(_, addr)| addr),
+            None => self
+                .local_addrs
+                .iter()
+                .find(|(name, _)| name.as_deref() == Some(tunnel))
+                .map(|(_, addr)| addr),
+        }?;
+        Some(LocalTarget::new(tunnel, local_addr.as_str()))
     }
 
     /// A watch of the client's state.

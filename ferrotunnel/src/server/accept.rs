@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::sessions::Sessions;
+use super::sessions::{Peer, Sessions};
 use crate::transport::Acceptor;
 
 /// Accepts client connections until `stop` is cancelled.
@@ -21,7 +21,9 @@ pub(super) async fn serve(
             () = stop.cancelled() => break,
         };
         match accepted {
-            Ok((tcp, peer)) => sessions.admit(peer, acceptor.accept(tcp)),
+            Ok((tcp, peer)) => {
+                sessions.admit(Peer::new(peer, acceptor.transport()), acceptor.accept(tcp));
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "cannot accept a client connection");
                 tokio::time::sleep(Duration::from_millis(50)).await;

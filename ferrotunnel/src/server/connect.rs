@@ -16,11 +16,15 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 
 use super::{
-    TunnelBody, VisitorAddr, registry::Registry, routing::request_host, sessions::Sessions,
+    TunnelBody, VisitorAddr,
+    registry::Registry,
+    routing::request_host,
+    sessions::{Peer, Sessions},
+    visitor::IngressScheme,
 };
 use crate::{
     BoxError, Error,
-    transport::{accept_websocket, websocket_accept_key},
+    transport::{Transport, accept_websocket, websocket_accept_key},
 };
 
 /// Applies [`ClientConnect`].
@@ -107,8 +111,12 @@ impl ConnectEndpoint {
             .extensions()
             .get::<VisitorAddr>()
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |v| v.0);
+        let transport = match request.extensions().get::<IngressScheme>() {
+            Some(IngressScheme("https")) => Transport::Wss,
+            _ => Transport::Ws,
+        };
         let upgrade = hyper::upgrade::on(&mut request);
-        self.sessions.admit(peer, async move {
+        self.sessions.admit(Peer::new(peer, transport), async move {
             let upgraded = upgrade
                 .await
                 .map_err(|err| Error::Session(format!("the WebSocket upgrade failed: {err}")))?;

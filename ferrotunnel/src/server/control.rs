@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::{ServerConfig, registry::Registry, tunnel::SessionLink};
+use super::{ServerConfig, registry::Registry, sessions::Peer, tunnel::SessionLink};
 use crate::{
     Error,
     control::ControlChannel,
@@ -24,6 +24,7 @@ const ACCEPT_BACKLOG: usize = 4;
 /// Serves one client connection until it ends.
 pub(super) async fn serve(
     io: BoxIo,
+    peer: Peer,
     slot: Option<OwnedSemaphorePermit>,
     config: Arc<ServerConfig>,
     registry: Arc<Registry>,
@@ -71,6 +72,7 @@ pub(super) async fn serve(
     let link = Arc::new(SessionLink::new(
         session.clone(),
         hello.client_id,
+        peer,
         config.max_frame_size,
         config.response_timeout,
         config.max_streams_per_session,

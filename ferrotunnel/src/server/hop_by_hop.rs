@@ -55,7 +55,7 @@ where
 }
 
 /// A visitor's hop-by-hop headers go, an upgrade's stay.
-fn strip_request(headers: &mut HeaderMap) {
+pub(crate) fn strip_request(headers: &mut HeaderMap) {
     let upgrade = is_upgrade(headers)
         .then(|| headers.get(UPGRADE).cloned())
         .flatten();

@@ -25,7 +25,7 @@ use tower::util::BoxCloneSyncService;
 
 use crate::{
     BoxError, Error, Result,
-    protocol::{DEFAULT_MAX_FRAME_SIZE, Secret, TunnelInfo, validate_tunnel_name},
+    protocol::{DEFAULT_MAX_FRAME_SIZE, Secret, validate_tunnel_name},
     transport::{Acceptor, BoxFuture, ServerTls, TcpAcceptor},
 };
 
@@ -35,14 +35,14 @@ mod connect;
 mod connector;
 mod control;
 mod forwarded;
-mod hop_by_hop;
+pub(crate) mod hop_by_hop;
 mod ingress;
 mod layers;
 mod path_prefix;
 mod pool;
 mod registry;
 mod request_id;
-mod rescue;
+pub(crate) mod rescue;
 mod resolve;
 mod routing;
 mod sessions;
@@ -50,14 +50,15 @@ mod speaks;
 mod stack;
 mod tunnel;
 mod tunnel_policy;
-mod tunnel_service;
+pub(crate) mod tunnel_service;
 mod visitor;
 
 pub use body::{TunnelBody, into_tunnel_body};
 pub use layers::{HttpService, LayerStack, TunnelPolicy};
 pub use request_id::{REQUEST_ID, RequestIds};
+pub use resolve::RouteTo;
 pub use routing::CONNECT_PATH;
-pub use tunnel::TunnelContext;
+pub use tunnel::{TunnelContext, TunnelStatus};
 pub use tunnel_service::TunnelService;
 pub use visitor::{ReceivedAt, VisitorAddr, push_ip};
 
@@ -640,12 +641,12 @@ impl EmbeddedServer {
     }
 
     /// The tunnels live right now.
-    pub fn tunnels(&self) -> Vec<TunnelInfo> {
+    pub fn tunnels(&self) -> Vec<TunnelStatus> {
         self.core.registry.live().borrow().clone()
     }
 
     /// A watch of the live tunnels, updated on every registration and removal.
-    pub fn watch_tunnels(&self) -> watch::Receiver<Vec<TunnelInfo>> {
+    pub fn watch_tunnels(&self) -> watch::Receiver<Vec<TunnelStatus>> {
         self.core.registry.live()
     }
 
@@ -701,12 +702,12 @@ impl ServerHandle {
     }
 
     /// The tunnels live right now.
-    pub fn tunnels(&self) -> Vec<TunnelInfo> {
+    pub fn tunnels(&self) -> Vec<TunnelStatus> {
         self.core.registry.live().borrow().clone()
     }
 
     /// A watch of the live tunnels, updated on every registration and removal.
-    pub fn watch_tunnels(&self) -> watch::Receiver<Vec<TunnelInfo>> {
+    pub fn watch_tunnels(&self) -> watch::Receiver<Vec<TunnelStatus>> {
         self.core.registry.live()
     }
 

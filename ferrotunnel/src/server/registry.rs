@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::{
     HttpService, TunnelPolicy,
     routing::Routing,
-    tunnel::{SessionLink, TunnelContext},
+    tunnel::{SessionLink, TunnelContext, TunnelStatus},
 };
 use crate::protocol::{Refusal, RefusalCode, TunnelInfo, TunnelRequest, validate_tunnel_name};
 
@@ -37,7 +37,7 @@ pub(crate) struct Registry {
     /// The forwarding steps every tunnel's own stack ends in.
     forward: HttpService,
     state: Mutex<State>,
-    live: watch::Sender<Vec<TunnelInfo>>,
+    live: watch::Sender<Vec<TunnelStatus>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -223,19 +223,13 @@ impl Registry {
     }
 
     /// A watch of the live tunnels.
-    pub(crate) fn live(&self) -> watch::Receiver<Vec<TunnelInfo>> {
+    pub(crate) fn live(&self) -> watch::Receiver<Vec<TunnelStatus>> {
         self.live.subscribe()
     }
 
     fn publish(&self, state: &State) {
-        let mut tunnels: Vec<TunnelInfo> = state
-            .live
-            .values()
-            .map(|t| TunnelInfo {
-                name: t.name().to_owned(),
-                public_url: t.public_url().to_owned(),
-            })
-            .collect();
+        let mut tunnels: Vec<TunnelStatus> =
+            state.live.values().map(TunnelContext::status).collect();
         tunnels.sort_by(|a, b| a.name.cmp(&b.name));
         self.live.send_replace(tunnels);
     }

@@ -69,6 +69,19 @@ where
     }
 
     fn call(&mut self, mut request: Request<TunnelBody>) -> Self::Future {
+        if let Some(RouteTo(name)) = request.extensions_mut().remove::<RouteTo>() {
+            return match self.registry.lookup(&name) {
+                Lookup::Live(tunnel) => {
+                    request.extensions_mut().insert::<TunnelContext>(tunnel);
+                    ResponseFuture::Inner(self.inner.call(request))
+                }
+                Lookup::Offline => ResponseFuture::Refused(Some(Error::TunnelOffline { name })),
+                Lookup::Unknown => ResponseFuture::Refused(Some(Error::UnknownTunnel {
+                    host: request_host(&request).to_owned(),
+                    name: Some(name),
+                })),
+            };
+        }
         let host = request_host(&request);
         let Some(TunnelRoute { name, prefix_len }) =
             self.registry.routing().tunnel(host, request.uri().path())
@@ -96,6 +109,12 @@ where
 }
 
 /// The future of [`ResolveTunnel`]: the inner call, or the refusal.
+/// Sends a request to the named tunnel, whatever its `Host` and path say, as it is (no path
+/// prefix is stripped). Visitors cannot put extensions on their requests; code in the server's
+/// process can: the dashboard's replay sends a captured request back to its tunnel this way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTo(pub String);
+
 #[pin_project(project = ResponseFutureProj)]
 pub(crate) enum ResponseFuture<F> {
     Inner(#[pin] F),

@@ -1,14 +1,36 @@
 //! Admission of client sessions, whatever carried them in (the control port, or a WebSocket on
 //! the HTTP ingress): the client limit, and one place that closes them all.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::SystemTime};
 
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 use super::{ServerConfig, control, registry::Registry};
-use crate::{Result, transport::BoxIo};
+use crate::{
+    Result,
+    transport::{BoxIo, Transport},
+};
+
+/// Who a client session's connection came from, and over what.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) transport: Transport,
+    /// When its connection was accepted.
+    pub(crate) since: SystemTime,
+}
+
+impl Peer {
+    pub(crate) fn new(addr: SocketAddr, transport: Transport) -> Self {
+        Self {
+            addr,
+            transport,
+            since: SystemTime::now(),
+        }
+    }
+}
 
 /// Connections over the client limit that are still told so.
 const MAX_PENDING_REFUSALS: usize = 16;
@@ -40,7 +62,7 @@ impl Sessions {
     /// handshake, bounded by the handshake timeout). Past the client limit, a few connections
     /// are still let in to hear why they are refused; the rest are dropped at once, so a flood
     /// cannot pile up handshakes.
-    pub(crate) fn admit<F>(&self, peer: SocketAddr, io: F)
+    pub(crate) fn admit<F>(&self, peer: Peer, io: F)
     where
         F: Future<Output = Result<BoxIo>> + Send + 'static,
     {
@@ -50,7 +72,7 @@ impl Sessions {
             None => match self.refusals.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
-                    return tracing::warn!(%peer, "too many clients and refusals in progress; dropping the connection");
+                    return tracing::warn!(peer = %peer.addr, "too many clients and refusals in progress; dropping the connection");
                 }
             },
         };
@@ -59,7 +81,7 @@ impl Sessions {
             self.registry.clone(),
             self.close.clone(),
         );
-        let span = tracing::info_span!("client", %peer);
+        let span = tracing::info_span!("client", peer = %peer.addr, transport = %peer.transport);
         self.tasks.spawn(
             async move {
                 let io = match tokio::time::timeout(config.handshake_timeout, io).await {
@@ -71,7 +93,7 @@ impl Sessions {
                         );
                     }
                 };
-                control::serve(io, slot, config, registry, close).await;
+                control::serve(io, peer, slot, config, registry, close).await;
                 drop(overflow);
             }
             .instrument(span),

@@ -2,15 +2,21 @@
 //! carries it ([`SessionLink`]). A leaf module: the registry makes these, the stack's layers
 //! read them, and neither needs the other's module.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
-use super::{layers::HttpService, pool::StreamPool};
-use crate::{protocol::ClientId, session::SessionHandle};
+use super::{layers::HttpService, pool::StreamPool, sessions::Peer};
+use crate::{protocol::ClientId, session::SessionHandle, transport::Transport};
 
 /// One connected client session, as the ingress sees it.
 pub(crate) struct SessionLink {
     session: SessionHandle,
     client_id: ClientId,
+    peer: Peer,
     pool: StreamPool,
 }
 
@@ -20,6 +26,7 @@ impl SessionLink {
     pub(crate) fn new(
         session: SessionHandle,
         client_id: ClientId,
+        peer: Peer,
         max_frame_size: usize,
         reply_timeout: Duration,
         max_streams: usize,
@@ -28,6 +35,7 @@ impl SessionLink {
         Self {
             session,
             client_id,
+            peer,
             pool,
         }
     }
@@ -38,6 +46,10 @@ impl SessionLink {
 
     pub(crate) fn client_id(&self) -> ClientId {
         self.client_id
+    }
+
+    pub(crate) fn peer(&self) -> &Peer {
+        &self.peer
     }
 
     pub(crate) fn pool(&self) -> &StreamPool {
@@ -125,6 +137,37 @@ impl TunnelContext {
     pub(crate) fn close_session(&self) {
         self.inner.session.close();
     }
+
+    /// What a dashboard shows of the tunnel.
+    pub fn status(&self) -> TunnelStatus {
+        let peer = self.inner.session.peer();
+        TunnelStatus {
+            name: self.name().to_owned(),
+            public_url: self.public_url().to_owned(),
+            client_addr: peer.addr,
+            transport: peer.transport,
+            connected_since: peer.since,
+            session_id: self.session_id(),
+        }
+    }
+}
+
+/// A live tunnel as the server's operator sees it: where visitors reach it, and which client
+/// session serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelStatus {
+    /// The tunnel's name (`app` for `app.localhost`).
+    pub name: String,
+    /// Where visitors reach it, e.g. `http://app.localhost:8080`.
+    pub public_url: String,
+    /// The address the client's session came from (the proxy's, behind a proxy).
+    pub client_addr: SocketAddr,
+    /// What carries the client's session.
+    pub transport: Transport,
+    /// When the client's connection was accepted.
+    pub connected_since: SystemTime,
+    /// The server's number for the client session, as its log lines show it.
+    pub session_id: u64,
 }
 
 impl fmt::Debug for TunnelInner {

@@ -80,7 +80,7 @@ async fn forward(mut request: Request<TunnelBody>) -> Result<Response<TunnelBody
 }
 
 /// Copies bytes between the visitor's upgraded connection and the local service's.
-async fn splice_upgrade(
+pub(crate) async fn splice_upgrade(
     visitor: hyper::upgrade::OnUpgrade,
     local: hyper::upgrade::OnUpgrade,
     tunnel: String,

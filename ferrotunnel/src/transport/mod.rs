@@ -57,6 +57,40 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub trait Acceptor: fmt::Debug + Send + Sync + 'static {
     /// Prepares one accepted connection.
     fn accept(&self, tcp: TcpStream) -> BoxFuture<Result<BoxIo>>;
+
+    /// What the connections it prepares run over, for the dashboard and logs.
+    fn transport(&self) -> Transport;
+}
+
+/// What carries a client's session to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Plain TCP (`tcp://`).
+    Tcp,
+    /// TLS 1.3 over TCP (`tls://`).
+    Tls,
+    /// A WebSocket over plain TCP (`ws://`).
+    Ws,
+    /// A WebSocket over TLS 1.3 (`wss://`).
+    Wss,
+}
+
+impl Transport {
+    /// The URL scheme that names it: `tcp`, `tls`, `ws` or `wss`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Ws => "ws",
+            Transport::Wss => "wss",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The path at which the server's HTTP ingress accepts client sessions over WebSocket; a

@@ -11,7 +11,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use super::{Acceptor, BoxFuture, BoxIo};
+use super::{Acceptor, BoxFuture, BoxIo, Transport};
 use crate::{Error, Result};
 
 /// Accepts sessions over plain TCP.
@@ -25,6 +25,10 @@ impl Acceptor for TcpAcceptor {
             tcp.set_nodelay(true)?;
             Ok(Box::new(tcp) as BoxIo)
         })
+    }
+
+    fn transport(&self) -> Transport {
+        Transport::Tcp
     }
 }
 

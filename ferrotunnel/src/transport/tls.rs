@@ -21,7 +21,7 @@ use rustls::{
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::{Acceptor, BoxFuture, BoxIo};
+use super::{Acceptor, BoxFuture, BoxIo, Transport};
 use crate::{Error, Result};
 
 /// Versions a tunnel accepts, on both ends.
@@ -530,6 +530,10 @@ impl Acceptor for TlsAcceptor {
     fn accept(&self, tcp: TcpStream) -> BoxFuture<Result<BoxIo>> {
         let this = self.clone();
         Box::pin(async move { Ok(Box::new(this.handshake(tcp).await?) as BoxIo) })
+    }
+
+    fn transport(&self) -> Transport {
+        Transport::Tls
     }
 }
 
