@@ -227,3 +227,62 @@ async fn a_gigabyte_download_arrives_whole_and_only_its_prefix_is_kept() {
         inspected.capture.bytes_used()
     );
 }
+
+#[tokio::test]
+async fn the_store_stays_within_its_bounds_after_a_hundred_thousand_requests() {
+    const REQUESTS: usize = 100_000;
+    const CONCURRENCY: usize = 16;
+    const MAX_BYTES: usize = 256 * 1024;
+    const MAX_EXCHANGES: usize = 1000;
+    let inspected = inspected(
+        CaptureConfig::default()
+            .max_bytes(MAX_BYTES)
+            .max_exchanges(MAX_EXCHANGES),
+    )
+    .await;
+    let local = serve(local_service()).await;
+    let _client = start_client(&inspected.server, "app", local).await;
+    let visitor = Visitor::new(inspected.server.http_addr());
+
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (visitor, sent, capture) =
+                (visitor.clone(), sent.clone(), inspected.capture.clone());
+            tokio::spawn(async move {
+                while sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < REQUESTS {
+                    let (status, body) = visitor.get(HOST, "/hello").await;
+                    assert_eq!((status.as_u16(), body.len()), (200, 28));
+                    assert!(
+                        capture.bytes_used() <= MAX_BYTES,
+                        "{}",
+                        capture.bytes_used()
+                    );
+                    assert!(capture.len() <= MAX_EXCHANGES, "{}", capture.len());
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        tokio::time::timeout(Duration::from_secs(600), worker)
+            .await
+            .expect("the requests end in time")
+            .expect("every request is answered and the store stays bounded");
+    }
+
+    let capture = &inspected.capture;
+    assert!(
+        capture.bytes_used() <= MAX_BYTES,
+        "{}",
+        capture.bytes_used()
+    );
+    assert!(capture.len() <= MAX_EXCHANGES);
+    let stats = capture.tunnel_stats("app").expect("the tunnel's figures");
+    assert_eq!(
+        stats.requests, REQUESTS as u64,
+        "every request counted, kept or not"
+    );
+    // The newest exchange is still there, whole.
+    let newest = api_json(inspected.dashboard, "/api/requests?limit=1").await;
+    assert_eq!(newest["items"][0]["id"], REQUESTS as u64);
+}

@@ -1,18 +1,28 @@
 //! `GET /api/events`: Server-Sent Events. Each subscriber reads the capture store's broadcast
 //! on its own: a slow one misses events (and gets a `lagged` event saying how many) and never
 //! holds up traffic.
+//!
+//! Events are written in batches: once an exchange event comes, the subscriber waits
+//! [`BATCH_WINDOW`] for more and writes them all as one chunk, so that under load the stream
+//! costs one wake-up and one write per window, not per exchange (measured: a subscriber reading
+//! event by event cost the server 44 µs of CPU per request).
 
-use std::{collections::VecDeque, convert::Infallible, time::Duration};
+use std::{convert::Infallible, fmt::Write as _, time::Duration};
 
 use axum::{
+    body::{Body, Bytes},
     extract::State,
-    response::sse::{Event, KeepAlive, Sse},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
 };
 use ferrotunnel_tower::capture::CaptureEvent;
 use futures::Stream;
 use serde::Serialize;
 use tokio::{
-    sync::broadcast::{self, error::RecvError},
+    sync::broadcast::{
+        self,
+        error::{RecvError, TryRecvError},
+    },
     time::{Interval, MissedTickBehavior},
 };
 
@@ -25,33 +35,57 @@ use crate::{
 
 /// How often the `stats` event comes.
 const STATS_EVERY: Duration = Duration::from_secs(1);
-/// How often an idle stream sends a comment, so that proxies keep it open.
+/// How often a comment line is sent, so that proxies keep an idle stream open.
 const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
+/// A batch stops growing at this size; the rest goes in the next one.
+const MAX_BATCH: usize = 256 * 1024;
+/// How long a batch gathers exchange events after the first. Short against what a person can
+/// see, and short enough that a window's events fit in the broadcast channel (1 024 events, 16
+/// per millisecond at 8 000 requests a second).
+const BATCH_WINDOW: Duration = Duration::from_millis(25);
 
 /// `GET /api/events`.
-pub(crate) async fn events(
-    State(state): State<DashboardState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    Sse::new(subscribe(state)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE_EVERY))
+pub(crate) async fn events(State(state): State<DashboardState>) -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            // Proxies such as nginx would otherwise hold the stream back.
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        Body::from_stream(subscribe(state)),
+    )
+        .into_response()
 }
 
-/// One subscriber's events, for as long as it listens.
-pub(crate) fn subscribe(state: DashboardState) -> impl Stream<Item = Result<Event, Infallible>> {
+/// One subscriber's events, for as long as it listens. Its first chunk comes at once (a
+/// keep-alive comment), so that the response head reaches the browser without waiting for
+/// traffic.
+pub(crate) fn subscribe(state: DashboardState) -> impl Stream<Item = Result<Bytes, Infallible>> {
     let mut tunnels = state.tunnels.clone();
     tunnels.mark_seen();
-    let mut stats = tokio::time::interval(STATS_EVERY);
-    stats.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let every = |period| {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        interval
+    };
     let subscriber = Subscriber {
         exchanges: state.capture.subscribe(),
         known: tunnels.snapshot(),
         tunnels: Some(tunnels),
-        stats,
-        pending: VecDeque::new(),
+        stats: every(STATS_EVERY),
+        keep_alive: every(KEEP_ALIVE_EVERY),
         state,
     };
     futures::stream::unfold(subscriber, |mut subscriber| async move {
-        let event = subscriber.next().await;
-        Some((Ok(event), subscriber))
+        let batch = subscriber.next_batch().await;
+        Some((Ok(Bytes::from(batch)), subscriber))
     })
 }
 
@@ -63,8 +97,7 @@ struct Subscriber {
     /// The tunnels last told of, to tell what changed.
     known: Vec<TunnelView>,
     stats: Interval,
-    /// Events found but not sent yet (a tunnel change can make several).
-    pending: VecDeque<Event>,
+    keep_alive: Interval,
 }
 
 #[derive(Serialize)]
@@ -86,83 +119,85 @@ struct Tick {
 }
 
 impl Subscriber {
-    async fn next(&mut self) -> Event {
-        loop {
-            if let Some(event) = self.pending.pop_front() {
-                return event;
-            }
+    /// Waits for something to tell, then adds whatever else is ready, without waiting.
+    async fn next_batch(&mut self) -> String {
+        let mut batch = String::new();
+        let mut gather = false;
+        while batch.is_empty() {
             tokio::select! {
                 received = self.exchanges.recv() => match received {
-                    Ok(CaptureEvent::Started(exchange)) => {
-                        return event("exchange_started", &ExchangeSummary::new(&exchange));
+                    Ok(event) => {
+                        exchange(&mut batch, &event);
+                        gather = true;
                     }
-                    Ok(CaptureEvent::Finished(exchange)) => {
-                        return event("exchange_finished", &ExchangeSummary::new(&exchange));
-                    }
-                    Err(RecvError::Lagged(missed)) => return event("lagged", &Lagged { missed }),
+                    Err(RecvError::Lagged(missed)) => write_event(&mut batch, "lagged", &Lagged { missed }),
                     // The store lives as long as the state that holds it: this cannot happen,
                     // but if it did, the stream would go on with stats and tunnels.
-                    Err(RecvError::Closed) => {
-                        self.exchanges = self.state.capture.subscribe();
-                    }
+                    Err(RecvError::Closed) => self.exchanges = self.state.capture.subscribe(),
                 },
                 changed = wait_changed(&mut self.tunnels) => {
                     if changed {
-                        self.tunnels_changed();
+                        self.tunnels_changed(&mut batch);
                     } else {
                         self.tunnels = None;
                     }
                 }
-                _ = self.stats.tick() => return self.tick(),
+                _ = self.stats.tick() => self.tick(&mut batch),
+                _ = self.keep_alive.tick() => batch.push_str(": keep-alive\n\n"),
             }
         }
+        if gather {
+            tokio::time::sleep(BATCH_WINDOW).await;
+        }
+        while batch.len() < MAX_BATCH {
+            match self.exchanges.try_recv() {
+                Ok(event) => exchange(&mut batch, &event),
+                Err(TryRecvError::Lagged(missed)) => {
+                    write_event(&mut batch, "lagged", &Lagged { missed });
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        batch
     }
 
-    fn tunnels_changed(&mut self) {
+    fn tunnels_changed(&mut self, batch: &mut String) {
         let Some(source) = &mut self.tunnels else {
             return;
         };
         source.mark_seen();
         let now = source.snapshot();
-        for gone in self
-            .known
-            .iter()
-            .filter(|old| !now.iter().any(|new| new == *old))
-        {
-            self.pending
-                .push_back(event("tunnel_down", &TunnelDown { name: &gone.name }));
+        for gone in self.known.iter().filter(|old| !now.contains(old)) {
+            write_event(batch, "tunnel_down", &TunnelDown { name: &gone.name });
         }
-        for up in now
-            .iter()
-            .filter(|new| !self.known.iter().any(|old| old == *new))
-        {
+        for up in now.iter().filter(|new| !self.known.contains(new)) {
             let summary = TunnelSummary::new(up.clone(), &self.state.capture);
-            self.pending.push_back(event("tunnel_up", &summary));
+            write_event(batch, "tunnel_up", &summary);
         }
         self.known = now;
     }
 
-    fn tick(&self) -> Event {
+    fn tick(&self, batch: &mut String) {
         let series = self.state.capture.series(None);
         // The last point is the second still running: send the one before, which is whole.
-        let second = series
-            .iter()
-            .rev()
-            .nth(1)
-            .or(series.last())
-            .map(Point::from);
-        let Some(second) = second else {
-            return Event::default().comment("no stats yet");
+        let Some(second) = series.iter().rev().nth(1).or(series.last()) else {
+            return;
         };
-        event(
-            "stats",
-            &Tick {
-                second,
-                in_flight: self.state.capture.in_flight(),
-                tunnels: self.known.len(),
-            },
-        )
+        let tick = Tick {
+            second: Point::from(second),
+            in_flight: self.state.capture.in_flight(),
+            tunnels: self.known.len(),
+        };
+        write_event(batch, "stats", &tick);
     }
+}
+
+fn exchange(batch: &mut String, event: &CaptureEvent) {
+    let name = match event {
+        CaptureEvent::Started(_) => "exchange_started",
+        CaptureEvent::Finished(_) => "exchange_finished",
+    };
+    write_event(batch, name, &ExchangeSummary::new(event.exchange()));
 }
 
 async fn wait_changed(tunnels: &mut Option<TunnelSource>) -> bool {
@@ -172,7 +207,10 @@ async fn wait_changed(tunnels: &mut Option<TunnelSource>) -> bool {
     }
 }
 
-fn event(name: &'static str, data: &impl Serialize) -> Event {
-    let data = serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned());
-    Event::default().event(name).data(data)
+/// Appends one event. serde_json writes no line breaks, so the data is one `data:` line.
+fn write_event(batch: &mut String, name: &str, data: &impl Serialize) {
+    let Ok(json) = serde_json::to_string(data) else {
+        return;
+    };
+    let _ = write!(batch, "event: {name}\ndata: {json}\n\n");
 }
