@@ -48,7 +48,7 @@ fn fixture_with(config: CaptureConfig, with_replay: bool) -> Fixture {
     let (tunnels, watch) = watch::channel(vec![view("app")]);
     let mut state = DashboardState::with_views(capture.clone(), watch);
     if with_replay {
-        state = state.replay_with(LocalReplay(local.clone()));
+        state = state.replay_with(DirectReplay(local.clone()));
     }
     Fixture {
         app: router(state),
@@ -104,9 +104,9 @@ fn local_service(capture: &CaptureStore, seen: Seen) -> Local {
 }
 
 /// Replays straight to the local service, through its capture layer.
-struct LocalReplay(Local);
+struct DirectReplay(Local);
 
-impl Replay for LocalReplay {
+impl Replay for DirectReplay {
     fn send(
         &self,
         _tunnel: Option<&str>,

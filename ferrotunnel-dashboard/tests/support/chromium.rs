@@ -410,23 +410,10 @@ impl Drop for ProfileDir {
         if self.removed {
             return;
         }
-        // Chromium was just killed, and its helper processes may write to the profile until
-        // they notice, a moment later: retry for a while, on a thread of its own because the
-        // test's runtime may be shutting down. What a test process leaves behind when it exits
-        // first, the next run sweeps (`remove_stale_profiles`).
-        let path = self.path.clone();
-        let _ = std::thread::Builder::new()
-            .name("chromium-profile-cleanup".to_owned())
-            .spawn(move || {
-                for _ in 0..50 {
-                    match std::fs::remove_dir_all(&path) {
-                        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                            std::thread::sleep(Duration::from_millis(100));
-                        }
-                        _ => return,
-                    }
-                }
-            });
+        // Chromium was just killed (a failed test): its helper processes may still write to
+        // the profile for a moment, so this first try may leave some of it. Nothing waits for
+        // them: the next test process sweeps what is left (`remove_stale_profiles`).
+        let _ = std::fs::remove_dir_all(&self.path);
     }
 }
 
