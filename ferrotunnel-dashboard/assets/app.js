@@ -320,8 +320,8 @@
         }
         fn(data);
       });
-    on("exchange_started", (x) => onExchange(x, true));
-    on("exchange_finished", (x) => onExchange(x, false));
+    on("exchange_started", (x) => onExchange(x, false));
+    on("exchange_finished", (x) => onExchange(x, true));
     on("tunnel_up", (t) => {
       S.tunnels.set(t.name, t);
       onTunnelsChanged();
@@ -347,14 +347,31 @@
     Tunnels.reloadRecent();
   }
 
-  function onExchange(x, started) {
+  // Ids already told of. An exchange that starts and ends within one batch of the stream
+  // comes as its finish only, so "new" means "first seen", whichever event that is.
+  const seenIds = new Set();
+  function firstSight(id) {
+    if (seenIds.has(id)) return false;
+    seenIds.add(id);
+    if (seenIds.size > 4096) {
+      let n = 1024;
+      for (const old of seenIds) {
+        if (n-- === 0) break;
+        seenIds.delete(old);
+      }
+    }
+    return true;
+  }
+
+  function onExchange(x, finished) {
+    const started = firstSight(x.id);
     if (started && S.route.view !== "requests") {
       S.unseen++;
       const c = document.getElementById("nav-requests-count");
       c.textContent = S.unseen > 99 ? "99+" : String(S.unseen);
       c.hidden = false;
     }
-    Requests.onExchange(x, started);
+    Requests.onExchange(x, started, finished);
     Overview.onExchange(x, started);
     Tunnels.onExchange(x, started);
   }
@@ -924,7 +941,7 @@
             : ["Connect a tunnel, then send a request to its public URL.", h("br"), cmdHint()]));
       }
     },
-    onExchange(x, started) {
+    onExchange(x, started, finished) {
       if (!this.built || !this.loaded) return;
       const f = S.filters;
       if (matchesFilters(x, f)) {
@@ -934,7 +951,7 @@
         if (S.route.view === "requests" && S.route.id !== undefined && this.table.selected === null) this.table.select(S.route.id);
       } else if (this.table.has(x.id)) this.table.remove(x.id);
       this.updateChrome();
-      if (!started && this.view.id === x.id) this.view.refresh();
+      if (finished && this.view.id === x.id) this.view.refresh();
     },
     key(e) {
       const step = e.key === "j" || e.key === "ArrowDown" ? 1 : e.key === "k" || e.key === "ArrowUp" ? -1 : 0;

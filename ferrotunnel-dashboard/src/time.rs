@@ -1,35 +1,56 @@
 //! Wall-clock times as the API writes them: RFC 3339, UTC, to the millisecond.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    fmt,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 /// `2026-11-30T17:02:11.123Z`. Times before 1970 are written as the epoch.
 pub(crate) fn rfc3339_millis(at: SystemTime) -> String {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let (date, secs_of_day) = civil(since.as_secs());
-    format!(
-        "{date}T{:02}:{:02}:{:02}.{:03}Z",
-        secs_of_day / 3600,
-        secs_of_day / 60 % 60,
-        secs_of_day % 60,
-        since.subsec_millis()
-    )
+    Rfc3339Millis(at).to_string()
+}
+
+/// A time written as [`rfc3339_millis`] writes it, without a `String` of its own: for
+/// serializers (`serialize_with`/`collect_str`) that write it straight into their output.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rfc3339Millis(pub(crate) SystemTime);
+
+impl fmt::Display for Rfc3339Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let since = self.0.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let ((year, month, day), secs_of_day) = civil(since.as_secs());
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+            secs_of_day / 3600,
+            secs_of_day / 60 % 60,
+            secs_of_day % 60,
+            since.subsec_millis()
+        )
+    }
+}
+
+impl serde::Serialize for Rfc3339Millis {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// `2026-11-30T17:02:11Z`: whole seconds, for the per-second series.
 pub(crate) fn rfc3339_seconds(at: SystemTime) -> String {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let (date, secs_of_day) = civil(since.as_secs());
+    let ((year, month, day), secs_of_day) = civil(since.as_secs());
     format!(
-        "{date}T{:02}:{:02}:{:02}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         secs_of_day / 3600,
         secs_of_day / 60 % 60,
         secs_of_day % 60
     )
 }
 
-/// The date (`YYYY-MM-DD`) and the second of the day of a Unix time, by Howard Hinnant's
+/// The date (year, month, day) and the second of the day of a Unix time, by Howard Hinnant's
 /// days-from-civil algorithm run backwards (proleptic Gregorian calendar).
-fn civil(unix_secs: u64) -> (String, u64) {
+fn civil(unix_secs: u64) -> ((u64, u64, u64), u64) {
     let days = unix_secs / 86_400;
     let secs_of_day = unix_secs % 86_400;
     // Shift the epoch to 0000-03-01, so that a leap day ends its year.
@@ -47,7 +68,7 @@ fn civil(unix_secs: u64) -> (String, u64) {
         month_index - 9
     };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (format!("{year:04}-{month:02}-{day:02}"), secs_of_day)
+    ((year, month, day), secs_of_day)
 }
 
 /// Milliseconds as the API writes durations: a float with microsecond precision.

@@ -6,69 +6,87 @@ use ferrotunnel_tower::capture::{BodyRecord, Exchange};
 use http::{HeaderMap, Version, header};
 use serde::Serialize;
 
-use crate::time::{millis, rfc3339_millis};
+use std::{fmt, net::SocketAddr};
 
-/// A list item, and the data of the `exchange_started` / `exchange_finished` events.
+use crate::time::{Rfc3339Millis, millis};
+
+/// A list item, and the data of the `exchange_started` / `exchange_finished` events. It
+/// borrows from its exchange: the event stream writes one per exchange event, so building it
+/// allocates nothing.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct ExchangeSummary {
+pub(crate) struct ExchangeSummary<'a> {
     id: u64,
-    tunnel: Option<String>,
-    visitor: Option<String>,
-    method: String,
-    uri: String,
-    host: Option<String>,
+    tunnel: Option<&'a str>,
+    visitor: Option<Visitor>,
+    method: &'a str,
+    uri: &'a str,
+    host: Option<&'a str>,
     http_version: &'static str,
     status: Option<u16>,
-    started_at: String,
+    started_at: Rfc3339Millis,
     duration_ms: Option<f64>,
     response_head_ms: Option<f64>,
     request_bytes: u64,
     response_bytes: u64,
     outcome: &'static str,
-    error: Option<String>,
+    error: Option<&'a str>,
     replay_of: Option<u64>,
-    request_content_type: Option<String>,
-    response_content_type: Option<String>,
+    request_content_type: Option<&'a str>,
+    response_content_type: Option<&'a str>,
 }
 
-impl ExchangeSummary {
-    pub(crate) fn new(exchange: &Exchange) -> Self {
+impl<'a> ExchangeSummary<'a> {
+    pub(crate) fn new(exchange: &'a Exchange) -> Self {
         let response = exchange.response.as_ref();
         Self {
             id: exchange.id,
-            tunnel: exchange.tunnel.as_deref().map(str::to_owned),
-            visitor: exchange.visitor.map(|addr| {
-                // A client's inspector knows the visitor's IP only.
-                if addr.port() == 0 {
-                    addr.ip().to_string()
-                } else {
-                    addr.to_string()
-                }
-            }),
-            method: exchange.method.to_string(),
-            uri: path_and_query(exchange),
-            host: exchange.host().map(str::to_owned),
+            tunnel: exchange.tunnel.as_deref(),
+            visitor: exchange.visitor.map(Visitor),
+            method: exchange.method.as_str(),
+            uri: path_and_query_str(exchange),
+            host: exchange.host(),
             http_version: version(exchange.version),
             status: response.map(|r| r.status.as_u16()),
-            started_at: rfc3339_millis(exchange.started_at),
+            started_at: Rfc3339Millis(exchange.started_at),
             duration_ms: exchange.body_end.map(millis),
             response_head_ms: exchange.response_head.map(millis),
             request_bytes: exchange.request_body.size,
             response_bytes: response.map_or(0, |r| r.body.size),
             outcome: exchange.outcome.as_str(),
-            error: exchange.outcome.error().map(str::to_owned),
+            error: exchange.outcome.error(),
             replay_of: exchange.replay_of,
-            request_content_type: exchange.request_content_type().map(str::to_owned),
-            response_content_type: exchange.response_content_type().map(str::to_owned),
+            request_content_type: exchange.request_content_type(),
+            response_content_type: exchange.response_content_type(),
         }
+    }
+}
+
+/// A visitor's address as the API writes it: `IP:port`, or the IP alone when the port is
+/// unknown (0: a client's inspector knows the visitor's IP only).
+#[derive(Debug, Clone, Copy)]
+struct Visitor(SocketAddr);
+
+impl fmt::Display for Visitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.port() == 0 {
+            self.0.ip().fmt(f)
+        } else {
+            self.0.fmt(f)
+        }
+    }
+}
+
+impl Serialize for Visitor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
 /// `GET /api/requests/{id}`: everything captured.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct ExchangeDetail {
+pub(crate) struct ExchangeDetail<'a> {
     #[serde(flatten)]
-    summary: ExchangeSummary,
+    summary: ExchangeSummary<'a>,
     request: RequestView,
     response: Option<ResponseView>,
     timings: Timings,
@@ -125,8 +143,8 @@ impl BodyView {
     }
 }
 
-impl ExchangeDetail {
-    pub(crate) fn new(exchange: &Exchange) -> Self {
+impl<'a> ExchangeDetail<'a> {
+    pub(crate) fn new(exchange: &'a Exchange) -> Self {
         let summary = ExchangeSummary::new(exchange);
         let response = exchange.response.as_ref().map(|r| ResponseView {
             status: r.status.as_u16(),
@@ -175,10 +193,14 @@ pub(crate) fn replayable(exchange: &Exchange) -> Result<(), String> {
 
 /// The path and query the local service got.
 pub(crate) fn path_and_query(exchange: &Exchange) -> String {
+    path_and_query_str(exchange).to_owned()
+}
+
+fn path_and_query_str(exchange: &Exchange) -> &str {
     exchange
         .uri
         .path_and_query()
-        .map_or_else(|| "/".to_owned(), ToString::to_string)
+        .map_or("/", |path| path.as_str())
 }
 
 /// The URL the visitor asked for, as best known: `http://<host><path>`.

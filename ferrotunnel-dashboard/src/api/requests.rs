@@ -21,8 +21,8 @@ const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
 #[derive(Debug, Serialize)]
-struct Page {
-    items: Vec<ExchangeSummary>,
+struct Page<'a> {
+    items: Vec<ExchangeSummary<'a>>,
     next_before: Option<u64>,
 }
 

@@ -102,14 +102,17 @@ pub struct ReplayOf(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExchangeId(pub u64);
 
-/// What [`CaptureStore::subscribe`](super::CaptureStore::subscribe) receivers get. The
-/// exchanges are shared snapshots: cloning an event is cheap.
-#[derive(Debug, Clone)]
+/// What [`CaptureStore::subscribe`](super::CaptureStore::subscribe) receivers get: which
+/// exchange started or finished, by id. A receiver reads the exchanges themselves from the
+/// store ([`get`](super::CaptureStore::get), [`snapshots`](super::CaptureStore::snapshots)),
+/// so events waiting in the channel hold no exchange and the store's byte bound is the whole
+/// story.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaptureEvent {
     /// A request came (its head was seen).
-    Started(Arc<Exchange>),
+    Started(u64),
     /// An exchange ended: its response body's end, an error, or its visitor leaving.
-    Finished(Arc<Exchange>),
+    Finished(u64),
 }
 
 // === impl Exchange ===
@@ -251,10 +254,10 @@ impl fmt::Display for Outcome {
 // === impl CaptureEvent ===
 
 impl CaptureEvent {
-    /// The exchange the event is about.
-    pub fn exchange(&self) -> &Arc<Exchange> {
+    /// The id of the exchange the event is about.
+    pub fn id(self) -> u64 {
         match self {
-            Self::Started(exchange) | Self::Finished(exchange) => exchange,
+            Self::Started(id) | Self::Finished(id) => id,
         }
     }
 }

@@ -13,6 +13,7 @@ use http_body::Body;
 use super::{
     BodyRecord, EXCHANGE_OVERHEAD, Exchange, ExchangeId, Outcome, ReplayOf, ResponseRecord,
     body::{CaptureRequestBody, Prefix, RequestCapture, ResponseCapture},
+    copy::{owned_headers, owned_uri},
     stats::{Clock, End, Tally},
     store::{Finish, Shared, Update, headers_cost},
 };
@@ -44,8 +45,8 @@ impl Recorder {
             .map_or_else(Clock::now, |ReceivedAt(at)| *at);
         let body_ended = request.body().is_end_stream();
         // Copied before the lock is taken: the lock is for the store, not for this.
-        let headers = Arc::new(request.headers().clone());
-        let uri = request.uri().clone();
+        let headers = Arc::new(owned_headers(request.headers()));
+        let uri = owned_uri(request.uri());
         let base_cost = EXCHANGE_OVERHEAD
             + headers_cost(&headers)
             + uri.path_and_query().map_or(0, |path| path.as_str().len())
@@ -121,7 +122,7 @@ impl Recorder {
         let took = now.saturating_duration_since(self.start);
         let status = response.status();
         self.status = Some(status);
-        let headers = Arc::new(response.headers().clone());
+        let headers = Arc::new(owned_headers(response.headers()));
         let cost = headers_cost(&headers);
         let body_ended = response.body().is_end_stream();
         let record = ResponseRecord {

@@ -124,8 +124,8 @@ impl CaptureStore {
     /// [`RecvError::Lagged`](broadcast::error::RecvError::Lagged) with the number it missed, and
     /// should reload what it shows. An exchange evicted while in flight (only when the store
     /// holds nothing but exchanges in flight) ends without a `Finished` event; its
-    /// [`get`](Self::get) is `None`. Events waiting in the channel hold their exchanges: a
-    /// receiver should not sit on unread events.
+    /// [`get`](Self::get) is `None`, as is that of any exchange evicted before a receiver
+    /// looked it up.
     pub fn subscribe(&self) -> broadcast::Receiver<CaptureEvent> {
         self.shared.events.subscribe()
     }
@@ -136,6 +136,16 @@ impl CaptureStore {
         let exchange = state.slot(id).map(|slot| slot.exchange.clone());
         drop(state);
         exchange.map(Arc::unwrap_or_clone)
+    }
+
+    /// Shared snapshots of the exchanges `ids` that the store still has, in `ids`' order: what
+    /// a receiver of [`subscribe`](Self::subscribe) events reads, a batch at a time, under one
+    /// lock and with no copy of an exchange.
+    pub fn snapshots(&self, ids: &[u64]) -> Vec<Arc<Exchange>> {
+        let state = self.shared.lock();
+        ids.iter()
+            .filter_map(|&id| state.slot(id).map(|slot| slot.exchange.clone()))
+            .collect()
     }
 
     /// The newest `limit` exchanges matching `filter` with an id below `before` (all, for
@@ -297,13 +307,13 @@ impl Shared {
             base_cost,
             response_headers_cost: 0,
             cost,
-            exchange: exchange.clone(),
+            exchange,
         });
         state.bytes_used += cost;
         state.evict(&self.config);
         drop(state);
         // Fails only when no one listens.
-        let _ = self.events.send(CaptureEvent::Started(exchange));
+        let _ = self.events.send(CaptureEvent::Started(id));
         (id, tally)
     }
 
@@ -322,7 +332,7 @@ impl Shared {
         if let Some(finish) = &finish {
             state.stats.finish(tally, &finish.end);
         }
-        let mut finished = None;
+        let mut finished = false;
         let mut costs = None;
         if let Some(slot) = state.slot_mut(id) {
             // A copy only if a reader or an event still holds the previous snapshot.
@@ -344,7 +354,7 @@ impl Shared {
                 exchange.outcome = finish.outcome;
                 exchange.body_end = Some(finish.took);
                 slot.in_flight = false;
-                finished = Some(slot.exchange.clone());
+                finished = true;
             }
             let cost = slot.base_cost
                 + slot.response_headers_cost
@@ -361,8 +371,8 @@ impl Shared {
             state.evict(&self.config);
         }
         drop(state);
-        if let Some(exchange) = finished {
-            let _ = self.events.send(CaptureEvent::Finished(exchange));
+        if finished {
+            let _ = self.events.send(CaptureEvent::Finished(id));
         }
     }
 }
