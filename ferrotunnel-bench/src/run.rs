@@ -2,8 +2,8 @@
 //!
 //! 1. the local service, then a `ferrotunnel server` and `client` with default settings, the
 //!    same with a policy stack switched on by flags ([`POLICY_FLAGS`]), the same with the
-//!    dashboard on (and its event stream read throughout), and any peer tunnel; their idle
-//!    memory;
+//!    dashboard on (and its event stream read throughout), the same with Prometheus metrics on
+//!    (server and client, [`METRICS_FLAGS`]), and any peer tunnel; their idle memory;
 //! 2. the traffic figures over every route ([`traffic`]); memory after that load;
 //! 3. start-up time of a client (and of the local service, for comparison);
 //! 4. a fresh server with many tunnels, then a fresh server and client holding many streams.
@@ -47,6 +47,10 @@ const POLICY_FLAGS: [&str; 10] = [
     "5,30s",
 ];
 
+/// The `ferrotunnel+metrics` column's server and client flags: metrics recorded and served,
+/// tracing off.
+const METRICS_FLAGS: [&str; 2] = ["--metrics", "127.0.0.1:0"];
+
 /// `bench:bench-password`, as the visitors of the policy column send it.
 const POLICY_AUTHORIZATION: &str = "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ=";
 
@@ -68,6 +72,10 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     let (mut dashboard_server, dashboard) = TunnelServer::start_with_dashboard(bin, &[])?;
     let mut dashboard_client =
         TunnelClient::start(bin, &dashboard_server, local.addr, TUNNEL, &[])?;
+    let metrics_flags: Vec<String> = METRICS_FLAGS.iter().map(|f| (*f).to_owned()).collect();
+    let (mut metrics_server, metrics) = TunnelServer::start_with_metrics(bin, &metrics_flags)?;
+    let mut metrics_client =
+        TunnelClient::start(bin, &metrics_server, local.addr, TUNNEL, &metrics_flags)?;
     let mut routes = vec![
         Route {
             name: "direct".into(),
@@ -95,6 +103,12 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
             server_pid: Some(dashboard_server.process.pid()),
             client_pid: Some(dashboard_client.process.pid()),
         },
+        Route {
+            name: "ferrotunnel+metrics".into(),
+            target: metrics_server.target(TUNNEL),
+            server_pid: Some(metrics_server.process.pid()),
+            client_pid: Some(metrics_client.process.pid()),
+        },
     ];
     let found = if options.peers {
         peers::start_all(local.addr)
@@ -118,6 +132,13 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
         "the dashboard's event stream sent nothing during the load"
     );
     drop(watcher);
+    let scraped = runtime
+        .block_on(crate::load::text(&metrics, "/metrics"))
+        .context("the metrics column's server does not serve /metrics")?;
+    anyhow::ensure!(
+        scraped.contains(&format!("ferrotunnel_requests_total{{tunnel=\"{TUNNEL}\"")),
+        "the metrics column's server counted no request:\n{scraped}"
+    );
     for process in [
         &mut server.process,
         &mut client.process,
@@ -125,11 +146,15 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
         &mut policy_client.process,
         &mut dashboard_server.process,
         &mut dashboard_client.process,
+        &mut metrics_server.process,
+        &mut metrics_client.process,
     ] {
         process.check_alive()?;
     }
     let after_load = memory_of(&routes)?;
     drop(found);
+    drop(metrics_client);
+    drop(metrics_server);
     drop(dashboard_client);
     drop(dashboard_server);
     drop(policy_client);

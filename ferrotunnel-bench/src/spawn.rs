@@ -99,6 +99,22 @@ impl TunnelServer {
         Ok((server, parse_addr(addr.to_owned())?))
     }
 
+    /// Starts a server like [`start`](Self::start) with `flags` that include `--metrics`;
+    /// returns where its metrics are served too.
+    pub(crate) fn start_with_metrics(
+        bin: &Path,
+        flags: &[String],
+    ) -> anyhow::Result<(Self, Target)> {
+        let mut server = Self::start(bin, flags)?;
+        let url = server.process.value_of("Metrics", READY_WAIT)?;
+        let addr = url
+            .strip_prefix("http://")
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .with_context(|| format!("the metrics URL {url:?} is not http://ADDR/metrics"))?;
+        let addr = parse_addr(addr.to_owned())?;
+        Ok((server, Target::new(addr, &addr.to_string())))
+    }
+
     /// The URL clients connect to.
     pub(crate) fn url(&self) -> String {
         format!("tcp://{}", self.control)

@@ -12,12 +12,14 @@ use clap::ArgMatches;
 use ferrotunnel::{Client, ClientBuilder, ClientHandle, ClientState, protocol::TunnelInfo};
 use ferrotunnel_dashboard::{DashboardState, LocalReplay};
 use ferrotunnel_tower::capture::CaptureStore;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{
     LOG_TARGET, banner,
     cli::ClientArgs,
     config::{ClientConfig, DashboardAuth, PolicyArgs},
     dashboard::{Dashboard, client_tunnels},
+    metrics::{self, MetricsEndpoint},
     signal::Signals,
 };
 
@@ -28,6 +30,12 @@ pub(crate) async fn run(
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
     let config = ClientConfig::resolve(args.config.as_deref(), flags)?;
+    // Before the client starts, so that its first state is recorded.
+    let prometheus = if config.metrics.is_some() || config.inspect.is_some() {
+        Some(metrics::recorder()?)
+    } else {
+        None
+    };
     // Without --inspect the client splices bytes; with it, HTTP runs through the capture layer.
     let capture = config.inspect.map(|_| CaptureStore::new(config.capture()));
     let mut builder = builder(&config);
@@ -53,9 +61,14 @@ pub(crate) async fn run(
                 &handle,
                 &locals,
                 config.dashboard_auth.as_ref(),
+                prometheus.clone(),
             )
             .await?,
         ),
+        _ => None,
+    };
+    let metrics_endpoint = match (config.metrics, prometheus) {
+        (Some(addr), Some(prometheus)) => Some(MetricsEndpoint::start(addr, prometheus).await?),
         _ => None,
     };
     announce(&handle, &server_url, &locals);
@@ -67,11 +80,19 @@ pub(crate) async fn run(
                     .as_ref()
                     .map(|i| banner::line("Inspector", i.url())),
             )
+            .chain(
+                metrics_endpoint
+                    .as_ref()
+                    .map(|endpoint| banner::line("Metrics", endpoint.url())),
+            )
             .collect::<Vec<_>>(),
     );
     let result = supervise(handle, &locals, signals).await;
     if let Some(inspector) = inspector {
         inspector.stop();
+    }
+    if let Some(endpoint) = metrics_endpoint {
+        endpoint.stop();
     }
     result
 }
@@ -84,11 +105,15 @@ pub(crate) async fn inspect(
     client: &ClientHandle,
     locals: &[String],
     auth: Option<&DashboardAuth>,
+    metrics: Option<PrometheusHandle>,
 ) -> anyhow::Result<Dashboard> {
     let tunnels = client_tunnels(client.state(), locals.to_vec());
     let mut state = DashboardState::with_views(capture, tunnels.clone());
     if let Some(service) = client.http_service() {
         state = state.replay_with(LocalReplay::new(service, tunnels));
+    }
+    if let Some(metrics) = metrics {
+        state = state.metrics(metrics);
     }
     Dashboard::start(addr, state, auth).await
 }

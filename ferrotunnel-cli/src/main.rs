@@ -45,6 +45,7 @@ mod dashboard;
 mod demo;
 mod duration;
 mod malloc;
+mod metrics;
 mod quickstart;
 mod server;
 mod signal;

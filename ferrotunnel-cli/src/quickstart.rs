@@ -12,11 +12,14 @@ use anyhow::Context as _;
 use ferrotunnel::{Client, Server};
 
 use ferrotunnel_dashboard::{DashboardState, IngressReplay};
-use ferrotunnel_tower::capture::{CaptureConfig, CaptureStore};
+use ferrotunnel_tower::{
+    capture::{CaptureConfig, CaptureStore},
+    metrics::MetricsLayer,
+};
 
 use crate::{
     LOG_TARGET, banner, cli::QuickstartArgs, client, dashboard::Dashboard, demo::DemoService,
-    signal::Signals,
+    metrics, signal::Signals,
 };
 
 /// Runs the server, the demo service and the client until a stop signal.
@@ -24,8 +27,10 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
     // The token only keeps other local users from registering tunnels on this server.
     let token = random_token()?;
 
+    let prometheus = metrics::recorder()?;
     let capture = CaptureStore::new(CaptureConfig::default());
     let server = Server::builder()
+        .observe_layer(MetricsLayer::new())
         .layer(capture.layer())
         .control_addr(args.listen)
         .http_addr(args.http)
@@ -50,7 +55,8 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
     banner::print(&[banner::line("Demo service", &demo_url)]);
 
     let state = DashboardState::new(capture, server.watch_tunnels())
-        .replay_with(IngressReplay::new(server.ingress_service()));
+        .replay_with(IngressReplay::new(server.ingress_service()))
+        .metrics(prometheus.clone());
     let dashboard = match Dashboard::start(args.dashboard, state, None).await {
         Ok(dashboard) => dashboard,
         Err(err) => {
@@ -84,17 +90,25 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
         }
     };
     let locals = [demo.addr().to_string()];
-    let inspector =
-        match client::inspect(args.inspect, client_capture, &client, &locals, None).await {
-            Ok(inspector) => inspector,
-            Err(err) => {
-                dashboard.stop();
-                let _ = client.shutdown().await;
-                server.shutdown().await;
-                demo.shutdown().await;
-                return Err(err.context("try --inspect 127.0.0.1:0"));
-            }
-        };
+    let inspector = match client::inspect(
+        args.inspect,
+        client_capture,
+        &client,
+        &locals,
+        None,
+        Some(prometheus),
+    )
+    .await
+    {
+        Ok(inspector) => inspector,
+        Err(err) => {
+            dashboard.stop();
+            let _ = client.shutdown().await;
+            server.shutdown().await;
+            demo.shutdown().await;
+            return Err(err.context("try --inspect 127.0.0.1:0"));
+        }
+    };
     client::announce(&client, &server_url, &locals);
     banner::print(&[banner::line("Inspector", inspector.url())]);
     banner::print(&[

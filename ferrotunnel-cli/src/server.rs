@@ -6,13 +6,14 @@ use anyhow::Context as _;
 use clap::ArgMatches;
 use ferrotunnel::{Server, ServerBuilder, transport::ServerTls};
 use ferrotunnel_dashboard::{DashboardState, IngressReplay};
-use ferrotunnel_tower::{capture::CaptureStore, policy::TunnelPolicies};
+use ferrotunnel_tower::{capture::CaptureStore, metrics::MetricsLayer, policy::TunnelPolicies};
 
 use crate::{
     LOG_TARGET, banner,
     cli::ServerArgs,
     config::{ConfigError, ServerConfig},
     dashboard::Dashboard,
+    metrics::{self, MetricsEndpoint},
     signal::Signals,
 };
 
@@ -23,11 +24,20 @@ pub(crate) async fn run(
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
     let config = ServerConfig::resolve(args.config.as_deref(), flags)?;
+    // Metrics are recorded only when something serves them.
+    let prometheus = if config.metrics.is_some() || config.dashboard.is_some() {
+        Some(metrics::recorder()?)
+    } else {
+        None
+    };
     // The capture layer runs only when someone will look at what it records.
     let capture = config
         .dashboard
         .map(|_| CaptureStore::new(config.capture()));
     let mut builder = builder(&config)?;
+    if prometheus.is_some() {
+        builder = builder.observe_layer(MetricsLayer::new());
+    }
     if let Some(capture) = &capture {
         builder = builder.layer(capture.layer());
     }
@@ -35,10 +45,17 @@ pub(crate) async fn run(
     let handle = server.start().await.context("cannot start the server")?;
     let dashboard = match (config.dashboard, capture) {
         (Some(addr), Some(capture)) => {
-            let state = DashboardState::new(capture, handle.watch_tunnels())
+            let mut state = DashboardState::new(capture, handle.watch_tunnels())
                 .replay_with(IngressReplay::new(handle.ingress_service()));
+            if let Some(prometheus) = &prometheus {
+                state = state.metrics(prometheus.clone());
+            }
             Some(Dashboard::start(addr, state, config.dashboard_auth.as_ref()).await?)
         }
+        _ => None,
+    };
+    let metrics_endpoint = match (config.metrics, prometheus) {
+        (Some(addr), Some(prometheus)) => Some(MetricsEndpoint::start(addr, prometheus).await?),
         _ => None,
     };
     banner::print(&banner::server_online(
@@ -50,12 +67,18 @@ pub(crate) async fn run(
     if let Some(dashboard) = &dashboard {
         banner::print(&[banner::line("Dashboard", dashboard.url())]);
     }
+    if let Some(endpoint) = &metrics_endpoint {
+        banner::print(&[banner::line("Metrics", endpoint.url())]);
+    }
 
     let signal = signals.recv().await;
     tracing::info!(target: LOG_TARGET, %signal, "shutting down: finishing requests in flight, then closing client sessions");
     signals.graceful(handle.shutdown()).await?;
     if let Some(dashboard) = dashboard {
         dashboard.stop();
+    }
+    if let Some(endpoint) = metrics_endpoint {
+        endpoint.stop();
     }
     banner::print(&banner::server_stopped());
     Ok(())

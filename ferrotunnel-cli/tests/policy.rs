@@ -13,29 +13,9 @@ use std::{
 
 use hyper::StatusCode;
 use support::{
-    process::{Running, TOKEN, start_server},
+    process::{Running, TOKEN, start_client, start_server},
     visitor::{Answer, Switchable, get, get_from, local_service},
 };
-
-/// A `ferrotunnel client` exposing `local` as `name`, with `extra` flags, once online.
-fn start_client(server_url: &str, local: SocketAddr, name: &str, extra: &[&str]) -> Running {
-    let local = local.to_string();
-    let mut args = vec![
-        "client",
-        "--server",
-        server_url,
-        "--token",
-        TOKEN,
-        "--local",
-        &local,
-        "--subdomain",
-        name,
-    ];
-    args.extend_from_slice(extra);
-    let mut client = Running::spawn("client", &args, &[]);
-    assert_eq!(client.value_of("Session Status"), "online");
-    client
-}
 
 fn host(name: &str, ingress: SocketAddr) -> String {
     format!("{name}.localhost:{}", ingress.port())

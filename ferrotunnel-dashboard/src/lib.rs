@@ -53,6 +53,7 @@ use axum::{
     Router,
     routing::{get, post},
 };
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 mod api;
@@ -88,6 +89,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/api/har", get(api::har::all))
         .route("/api/stats", get(api::stats::get))
         .route("/api/events", get(api::events::events))
+        .route("/metrics", get(api::metrics::dashboard))
         .route("/healthz", get(api::healthz))
         .fallback(api::not_found)
         .with_state(state);
@@ -95,6 +97,15 @@ pub fn router(state: DashboardState) -> Router {
         Some(auth) => router.layer(auth),
         None => router,
     }
+}
+
+/// Only `GET /metrics` (the Prometheus text format of `handle`'s metrics) and `/healthz`: for a
+/// metrics port of its own, such as `ferrotunnel server --metrics ADDR`.
+pub fn metrics_router(handle: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(api::metrics::standalone))
+        .route("/healthz", get(api::healthz))
+        .with_state(handle)
 }
 
 /// Serves the dashboard on `listener` until the listener fails.

@@ -11,6 +11,7 @@ use ferrotunnel::{
 use ferrotunnel_tower::{auth::AuthLayer, capture::CaptureStore};
 use futures::TryFutureExt;
 use http::{Request, Response};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -119,6 +120,7 @@ pub struct DashboardState {
     pub(crate) tunnels: TunnelSource,
     pub(crate) replay: Option<Arc<dyn Replay>>,
     pub(crate) auth: Option<AuthLayer>,
+    pub(crate) metrics: Option<PrometheusHandle>,
 }
 
 impl DashboardState {
@@ -132,6 +134,7 @@ impl DashboardState {
             tunnels: TunnelSource::Server(tunnels),
             replay: None,
             auth: None,
+            metrics: None,
         }
     }
 
@@ -143,12 +146,20 @@ impl DashboardState {
             tunnels: TunnelSource::Views(tunnels),
             replay: None,
             auth: None,
+            metrics: None,
         }
     }
 
     /// Sends replays with `replay`; without one, replay requests are refused.
     pub fn replay_with(mut self, replay: impl Replay) -> Self {
         self.replay = Some(Arc::new(replay));
+        self
+    }
+
+    /// Serves `handle`'s metrics at `/metrics`, in the Prometheus text format (without it,
+    /// `/metrics` is a 404 saying so).
+    pub fn metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
         self
     }
 
@@ -181,6 +192,7 @@ impl fmt::Debug for DashboardState {
             .field("tunnels", &self.tunnels)
             .field("replay", &self.replay.is_some())
             .field("auth", &self.auth.is_some())
+            .field("metrics", &self.metrics.is_some())
             .finish()
     }
 }

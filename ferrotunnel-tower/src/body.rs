@@ -5,6 +5,7 @@
 //! `text/plain`), whether the core, a built-in layer or a [`Plugin`](crate::Plugin) refused.
 
 use std::{
+    borrow::Cow,
     fmt,
     future::Future,
     pin::Pin,
@@ -99,15 +100,25 @@ impl<B> fmt::Debug for ResponseBody<B> {
 }
 
 /// Put in the extensions of every response [`refusal`] makes: a layer's own answer, not the
-/// tunnel's. A circuit breaker does not count a 503 that another layer answered with (a
-/// concurrency limit, a client's own breaker) as the tunnel failing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LayerRefusal;
+/// tunnel's, and which layer gave it. A circuit breaker does not count a 503 that another layer
+/// answered with (a concurrency limit, a client's own breaker) as the tunnel failing; the
+/// metrics count refusals by layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRefusal {
+    /// The layer that refused: `auth`, `ip_filter`, `rate_limit`, `circuit_breaker`,
+    /// `concurrency_limit`, or a [`Plugin`](crate::Plugin)'s name.
+    pub layer: Cow<'static, str>,
+}
 
-/// A refusal: `status` with a `text/plain` body `"<code> <reason phrase>: <message>\n"`, e.g.
-/// `"429 Too Many Requests: at most 10 requests per second from 192.0.2.7\n"`. The message is
-/// shown to the visitor: say what to do, and put no secrets in it.
-pub fn refusal<B>(status: StatusCode, message: impl fmt::Display) -> Response<ResponseBody<B>> {
+/// `layer`'s refusal: `status` with a `text/plain` body `"<code> <reason phrase>: <message>\n"`,
+/// e.g. `"429 Too Many Requests: at most 10 requests per second from 192.0.2.7\n"`. The
+/// message is shown to the visitor: say what to do, and put no secrets in it. `layer` names
+/// the layer in the metrics (see [`LayerRefusal`]): a short, fixed word.
+pub fn refusal<B>(
+    layer: impl Into<Cow<'static, str>>,
+    status: StatusCode,
+    message: impl fmt::Display,
+) -> Response<ResponseBody<B>> {
     let phrase = status.canonical_reason().unwrap_or("Error");
     let text = format!("{} {phrase}: {message}\n", status.as_u16());
     let mut response = Response::new(ResponseBody::refusal(text));
@@ -116,7 +127,9 @@ pub fn refusal<B>(status: StatusCode, message: impl fmt::Display) -> Response<Re
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    response.extensions_mut().insert(LayerRefusal);
+    response.extensions_mut().insert(LayerRefusal {
+        layer: layer.into(),
+    });
     response
 }
 
@@ -194,8 +207,15 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_say_the_status_and_the_message() {
-        let response = refusal::<TunnelBody>(StatusCode::FORBIDDEN, "not from 192.0.2.7");
+        let response =
+            refusal::<TunnelBody>("ip_filter", StatusCode::FORBIDDEN, "not from 192.0.2.7");
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            response.extensions().get::<LayerRefusal>(),
+            Some(&LayerRefusal {
+                layer: "ip_filter".into()
+            })
+        );
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
             "text/plain; charset=utf-8"

@@ -83,6 +83,7 @@ pub mod duration;
 mod ext;
 pub mod headers;
 pub mod ip_filter;
+pub mod metrics;
 pub mod plugin;
 pub mod policy;
 pub mod rate_limit;

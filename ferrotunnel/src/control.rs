@@ -85,6 +85,7 @@ impl ControlChannel {
                     let silence = self.last_heard.elapsed();
                     let limit = self.interval * MISSED_HEARTBEATS;
                     if silence >= limit {
+                        crate::metrics::heartbeat_timed_out();
                         return Err(Error::Timeout { what: "a heartbeat from the peer", after: limit });
                     }
                     self.nonce = self.nonce.wrapping_add(1);

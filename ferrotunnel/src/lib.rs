@@ -55,6 +55,7 @@ pub mod axum;
 pub mod client;
 mod control;
 mod error;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 mod session;

@@ -15,7 +15,8 @@ use ferrotunnel_tower::policy::Policy;
 use serde::Deserialize;
 
 use super::{
-    ConfigError, DashboardAuth, PolicyArgs, Settings, inspector::check_dashboard,
+    ConfigError, DashboardAuth, PolicyArgs, Settings,
+    inspector::{check_dashboard, check_own_port},
     require_nonzero_durations, require_positive_limits, setting,
 };
 use crate::duration;
@@ -147,6 +148,11 @@ pub(crate) struct ClientConfig {
     #[arg(long, value_name = "BYTES", help_heading = "Inspector")]
     pub(crate) capture_body_bytes: Option<usize>,
 
+    /// Serve this client's metrics here, at /metrics, in the Prometheus text format, e.g.
+    /// 127.0.0.1:9100. With a --inspect inspector they are also at its /metrics.
+    #[arg(long, value_name = "ADDR", help_heading = "Observability")]
+    pub(crate) metrics: Option<SocketAddr>,
+
     /// The policy flags, which the server enforces on this client's tunnels (after its own).
     /// A config file lists `[[policy]]` tables instead.
     #[command(flatten)]
@@ -263,7 +269,8 @@ impl ClientConfig {
                 ("capture_max_requests", self.capture_max_requests),
                 ("capture_max_bytes", self.capture_max_bytes),
             ],
-        )
+        )?;
+        check_own_port("metrics", self.metrics, &[("inspect", self.inspect)])
     }
 
     /// How much the inspector's capture layer keeps.

@@ -88,16 +88,26 @@ pub(crate) fn check_dashboard(
             setting("dashboard_auth"),
         )));
     }
-    if addr.port() != 0 {
-        if let Some((other, _)) = taken.iter().find(|(_, a)| *a == Some(addr)) {
-            return Err(ConfigError::new(format!(
-                "{} {addr} is also {}: the dashboard needs a port of its own",
-                setting(key),
-                setting(other),
-            )));
-        }
+    check_own_port(key, Some(addr), taken)
+}
+
+/// A listener of the command's own (dashboard, metrics) never shares a port with another one.
+pub(crate) fn check_own_port(
+    key: &str,
+    addr: Option<SocketAddr>,
+    taken: &[(&str, Option<SocketAddr>)],
+) -> Result<(), ConfigError> {
+    let Some(addr) = addr.filter(|addr| addr.port() != 0) else {
+        return Ok(());
+    };
+    match taken.iter().find(|(_, other)| *other == Some(addr)) {
+        Some((other, _)) => Err(ConfigError::new(format!(
+            "{} {addr} is also {}: it needs a port of its own",
+            setting(key),
+            setting(other),
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -115,6 +125,27 @@ mod tests {
             assert!(err.contains("USER:PASS"), "{err}");
             assert!(!err.contains("pass") || !bad.contains("pass"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_listener_of_its_own_never_shares_a_port() {
+        let addr = |s: &str| Some(s.parse::<SocketAddr>().expect("addr"));
+        let taken = [("listen", addr("127.0.0.1:7835")), ("dashboard", None)];
+        check_own_port("metrics", addr("127.0.0.1:9100"), &taken).expect("a port of its own");
+        check_own_port(
+            "metrics",
+            addr("127.0.0.1:0"),
+            &[("listen", addr("127.0.0.1:0"))],
+        )
+        .expect("port 0 is a fresh port each time");
+        check_own_port("metrics", None, &taken).expect("not asked for");
+        let err = check_own_port("metrics", addr("127.0.0.1:7835"), &taken)
+            .expect_err("shared")
+            .to_string();
+        assert_eq!(
+            err,
+            "`metrics` (--metrics) 127.0.0.1:7835 is also `listen` (--listen): it needs a port of its own"
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use ferrotunnel_tower::policy::{ClientPolicies, Policy};
 use serde::Deserialize;
 
 use super::{
-    ConfigError, DashboardAuth, PolicyArgs, Settings, inspector::check_dashboard,
+    ConfigError, DashboardAuth, PolicyArgs, Settings,
+    inspector::{check_dashboard, check_own_port},
     require_nonzero_durations, require_positive_limits, setting,
 };
 use crate::duration;
@@ -154,6 +155,11 @@ pub(crate) struct ServerConfig {
     #[arg(long, value_name = "BYTES", help_heading = "Dashboard")]
     pub(crate) capture_body_bytes: Option<usize>,
 
+    /// Serve this server's metrics here, at /metrics, in the Prometheus text format, e.g.
+    /// 127.0.0.1:9100. With a dashboard they are also at its /metrics.
+    #[arg(long, value_name = "ADDR", help_heading = "Observability")]
+    pub(crate) metrics: Option<SocketAddr>,
+
     /// The policy flags, for every tunnel. A config file lists `[[policy]]` tables instead.
     #[command(flatten)]
     #[serde(skip)]
@@ -237,6 +243,16 @@ impl ServerConfig {
             &[
                 ("capture_max_requests", self.capture_max_requests),
                 ("capture_max_bytes", self.capture_max_bytes),
+            ],
+        )?;
+        check_own_port(
+            "metrics",
+            self.metrics,
+            &[
+                ("listen", self.listen),
+                ("http", self.http),
+                ("https", self.https),
+                ("dashboard", self.dashboard),
             ],
         )?;
         // The grace period may be zero: that means "stop at once".

@@ -178,3 +178,23 @@ pub fn start_server(extra: &[&str]) -> (Running, String, SocketAddr) {
     assert_eq!(server.value_of("Server Status"), "online");
     (server, format!("tcp://{control}"), http)
 }
+
+/// A `ferrotunnel client` exposing `local` as `name`, with `extra` flags, once online.
+pub fn start_client(server_url: &str, local: SocketAddr, name: &str, extra: &[&str]) -> Running {
+    let local = local.to_string();
+    let mut args = vec![
+        "client",
+        "--server",
+        server_url,
+        "--token",
+        TOKEN,
+        "--local",
+        &local,
+        "--subdomain",
+        name,
+    ];
+    args.extend_from_slice(extra);
+    let mut client = Running::spawn("client", &args, &[]);
+    assert_eq!(client.value_of("Session Status"), "online");
+    client
+}

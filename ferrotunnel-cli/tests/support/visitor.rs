@@ -15,7 +15,7 @@ use axum::{
     routing,
 };
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode, client::conn::http1, server::conn::http1 as server_http1};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpSocket};
@@ -39,6 +39,33 @@ pub async fn get_from(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Answer {
+    let visit = Visit {
+        method: "GET",
+        host,
+        path,
+        headers,
+        body: "",
+    };
+    send_from(from, ingress, &visit).await
+}
+
+/// One request a visitor sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Visit<'a> {
+    pub method: &'a str,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a str,
+}
+
+/// Sends `visit` to `ingress` from 127.0.0.1, on a connection of its own.
+pub async fn send(ingress: SocketAddr, visit: &Visit<'_>) -> Answer {
+    send_from(IpAddr::from([127, 0, 0, 1]), ingress, visit).await
+}
+
+/// Sends `visit` to `ingress` from the loopback address `from`, on a connection of its own.
+pub async fn send_from(from: IpAddr, ingress: SocketAddr, visit: &Visit<'_>) -> Answer {
     let socket = TcpSocket::new_v4().expect("socket");
     socket
         .bind(SocketAddr::new(from, 0))
@@ -51,11 +78,15 @@ pub async fn get_from(
         .await
         .expect("HTTP handshake");
     tokio::spawn(connection);
-    let mut request = Request::get(path).header("host", host);
-    for (name, value) in headers {
+    let mut request = Request::builder()
+        .method(visit.method)
+        .uri(visit.path)
+        .header("host", visit.host);
+    for (name, value) in visit.headers {
         request = request.header(*name, *value);
     }
-    let request = request.body(Empty::<Bytes>::new()).expect("request");
+    let body = Full::new(Bytes::copy_from_slice(visit.body.as_bytes()));
+    let request = request.body(body).expect("request");
     let response = tokio::time::timeout(WAIT, sender.send_request(request))
         .await
         .expect("answered in time")

@@ -2,6 +2,7 @@
 
 pub(crate) mod events;
 pub(crate) mod har;
+pub(crate) mod metrics;
 pub(crate) mod replay;
 pub(crate) mod requests;
 pub(crate) mod stats;
@@ -34,7 +35,7 @@ pub(crate) async fn healthz() -> &'static str {
 pub(crate) async fn not_found() -> ApiError {
     ApiError::NotFound(
         "not found: the dashboard serves /, /assets/…, /api/tunnels, /api/requests, /api/stats, \
-         /api/events, /api/har and /healthz"
+         /api/events, /api/har, /metrics and /healthz"
             .to_owned(),
     )
 }

@@ -178,14 +178,17 @@ impl Credentials {
         let what = &self.what_to_send;
         let mut response = match why {
             Refusal::NoneSent => refusal(
+                "auth",
                 StatusCode::UNAUTHORIZED,
                 format_args!("this tunnel needs credentials; send {what}"),
             ),
             Refusal::NotAccepted => refusal(
+                "auth",
                 StatusCode::UNAUTHORIZED,
                 format_args!("this tunnel did not accept the credentials sent; send {what}"),
             ),
             Refusal::NoneConfigured => refusal(
+                "auth",
                 StatusCode::FORBIDDEN,
                 "this tunnel has no credentials configured, so it lets nobody in; its owner has \
                  to add some",

@@ -96,7 +96,7 @@ where
                         },
                         Some(Verdict::Deny { status, reason }) => {
                             tracing::debug!(%status, %reason, "the validator refused the request");
-                            let mut response = refusal(status, reason);
+                            let mut response = refusal("auth", status, reason);
                             if let (StatusCode::UNAUTHORIZED, Some(challenge)) =
                                 (status, &this.settings.challenge)
                             {
@@ -113,6 +113,7 @@ where
                             tracing::warn!(after, "the validator did not decide in time");
                             State::Refused {
                                 response: std::future::ready(refusal(
+                                    "auth",
                                     StatusCode::SERVICE_UNAVAILABLE,
                                     format_args!(
                                         "the check of this request's credentials did not finish \

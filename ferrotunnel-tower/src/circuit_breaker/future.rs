@@ -167,7 +167,7 @@ impl Refused {
             self.breaker.settings().cool_down,
             self.refusal,
         );
-        let mut response = refusal(StatusCode::SERVICE_UNAVAILABLE, message);
+        let mut response = refusal("circuit_breaker", StatusCode::SERVICE_UNAVAILABLE, message);
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(self.refusal.retry_after));

@@ -56,7 +56,9 @@ impl Local {
                     "layer-503" => {
                         let mut response = Response::new(String::new());
                         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-                        response.extensions_mut().insert(crate::body::LayerRefusal);
+                        response.extensions_mut().insert(crate::body::LayerRefusal {
+                            layer: "another".into(),
+                        });
                         return Ok(response);
                     }
                     status => status.parse().expect("a status"),

@@ -79,7 +79,7 @@ where
             visitor = ?request::visitor_ip(&request),
             "the IP filter refused the request"
         );
-        ResponseFuture::refused(refusal(StatusCode::FORBIDDEN, message))
+        ResponseFuture::refused(refusal("ip_filter", StatusCode::FORBIDDEN, message))
     }
 }
 

@@ -117,7 +117,8 @@ where
                                 "plugin rejected the request"
                             );
                             state.set(State::Done);
-                            let response = refusal::<TunnelBody>(status, reason);
+                            let response =
+                                refusal::<TunnelBody>(plugin.name().to_owned(), status, reason);
                             return Poll::Ready(Ok(response.map(|body| body.into_tunnel_body())));
                         }
                         Action::Respond(response) => {

@@ -356,6 +356,7 @@ fn overloaded_to_503(
 
 fn overloaded(limit: NonZeroUsize) -> Response<TunnelBody> {
     let mut response = refusal::<TunnelBody>(
+        "concurrency_limit",
         StatusCode::SERVICE_UNAVAILABLE,
         format_args!(
             "this tunnel already serves its limit of {limit} requests at once; retry in a moment"

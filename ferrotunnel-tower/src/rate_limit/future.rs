@@ -87,7 +87,7 @@ where
                     policy,
                     remaining,
                 } = *refused;
-                let mut response = refusal(StatusCode::TOO_MANY_REQUESTS, message);
+                let mut response = refusal("rate_limit", StatusCode::TOO_MANY_REQUESTS, message);
                 let headers = response.headers_mut();
                 headers.insert(header::RETRY_AFTER, retry_after);
                 headers.insert(RATELIMIT_POLICY.clone(), policy);

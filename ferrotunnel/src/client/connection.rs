@@ -171,13 +171,20 @@ pub(super) async fn run(
     let mut backoff = Backoff::new(config.reconnect_initial, config.reconnect_max);
     let mut next = first;
     let mut lost: Option<Error> = None;
+    // Whether a session was established before: the next one is a reconnect.
+    let mut had_session = false;
     loop {
         let established = match next.take() {
             Some(established) => established,
             None => match reconnect(&config, client_id, lost.take(), &mut backoff, &state, &stop)
                 .await?
             {
-                Some(established) => established,
+                Some(established) => {
+                    if had_session {
+                        crate::metrics::client_reconnected();
+                    }
+                    established
+                }
                 None => {
                     state.send_replace(ClientState::Stopped);
                     return Ok(());
@@ -205,6 +212,7 @@ pub(super) async fn run(
             *current = connected;
             changed
         });
+        had_session = true;
         match serve(established, &config, &stop).await {
             None => {
                 state.send_replace(ClientState::Stopped);

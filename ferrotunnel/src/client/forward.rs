@@ -18,8 +18,9 @@ use tokio::{
     net::TcpStream,
 };
 
+use super::metered::Metered;
 use crate::{
-    Error, LocalFailure,
+    Error, LocalFailure, metrics,
     protocol::{self, StreamHeader, StreamRefusalCode, StreamReply},
     session::SessionStream,
 };
@@ -149,13 +150,14 @@ impl tower::Service<IncomingStream> for LocalForward {
         let this = self.clone();
         Box::pin(async move {
             let IncomingStream {
+                header,
                 local_addr,
                 mut stream,
-                ..
             } = incoming;
-            let mut local = match connect_local(&local_addr, this.connect_timeout).await {
+            let local = match connect_local(&local_addr, this.connect_timeout).await {
                 Ok(local) => local,
                 Err(LocalFailure { kind, message }) => {
+                    metrics::local_connect_failed(&header.tunnel);
                     let refusal = StreamReply::Refused {
                         code: kind,
                         message,
@@ -166,6 +168,7 @@ impl tower::Service<IncomingStream> for LocalForward {
             stream
                 .reply(&StreamReply::Accepted, this.max_frame_size)
                 .await?;
+            let mut local = Metered::local(local, &header.tunnel);
             crate::splice::splice(&mut stream, &mut local).await?;
             Ok(())
         })

@@ -38,6 +38,7 @@ mod backoff;
 mod connection;
 mod forward;
 mod http_forward;
+mod metered;
 
 pub use forward::{ForwardService, IncomingStream, LocalForward, TunnelStream};
 pub use http_forward::{LocalHttpService, LocalTarget};
@@ -533,6 +534,7 @@ impl Client {
         initial: ClientState,
     ) -> ClientHandle {
         let (state_tx, state) = watch::channel(initial);
+        tokio::spawn(crate::metrics::follow_client_state(state.clone()));
         let known = Arc::new(Mutex::new(known));
         let stop = CancellationToken::new();
         let http = self.config.http.clone();

@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 
 use super::{
     TunnelBody, VisitorAddr,
+    observe::{Resolution, ResolvedTunnel},
     registry::Registry,
     routing::request_host,
     sessions::{Peer, Sessions},
@@ -83,6 +84,7 @@ where
     fn call(&mut self, request: Request<TunnelBody>) -> Self::Future {
         let routing = self.registry.routing();
         if routing.is_connect(request_host(&request), request.uri().path()) {
+            ResolvedTunnel::record(&request, || Resolution::ClientSession);
             Either::Left(self.endpoint.call(request))
         } else {
             Either::Right(self.inner.call(request))

@@ -11,6 +11,7 @@ use super::{ServerConfig, registry::Registry, sessions::Peer, tunnel::SessionLin
 use crate::{
     Error,
     control::ControlChannel,
+    metrics::{self, Active, HandshakeFailure},
     protocol::{
         self, Frame, FrameCodec, Hello, ProtocolError, Refusal, RefusalCode, Secret, Welcome,
     },
@@ -47,10 +48,12 @@ pub(super) async fn serve(
                 "client did not complete its handshake within {:?}",
                 config.handshake_timeout
             );
+            metrics::handshake_failed(HandshakeFailure::Timeout);
             return session.close();
         }
         Ok(Err(Handshake::Failed(err))) => {
             tracing::info!(error = %err, "client handshake failed");
+            metrics::handshake_failed(HandshakeFailure::Broken);
             return session.close();
         }
         Ok(Err(Handshake::Refuse(control, refusal))) => {
@@ -95,6 +98,7 @@ pub(super) async fn serve(
     for tunnel in &tunnels {
         tracing::info!(tunnel = %tunnel.name, url = %tunnel.public_url, "tunnel online");
     }
+    let _active = Active::new(metrics::SESSIONS_ACTIVE);
 
     let ending = control_loop(
         &mut control,
@@ -191,6 +195,7 @@ async fn refuse(
     config: &ServerConfig,
 ) {
     tracing::info!(code = ?refusal.code, message = %refusal.message, "client refused");
+    metrics::handshake_failed(HandshakeFailure::Refused(refusal.code));
     if control.send(Frame::Refused(refusal)).await.is_ok() {
         // Let the client read the refusal and hang up itself; closing first could lose it.
         let _ = tokio::time::timeout(

@@ -38,6 +38,7 @@ mod forwarded;
 pub(crate) mod hop_by_hop;
 mod ingress;
 mod layers;
+mod observe;
 mod path_prefix;
 mod pool;
 mod registry;
@@ -55,6 +56,7 @@ mod visitor;
 
 pub use body::{TunnelBody, into_tunnel_body};
 pub use layers::{HttpService, LayerStack, TunnelPolicy};
+pub use observe::{Resolution, ResolvedTunnel};
 pub use request_id::{REQUEST_ID, RequestIds};
 pub use resolve::RouteTo;
 pub use routing::CONNECT_PATH;
@@ -63,6 +65,7 @@ pub use tunnel_service::TunnelService;
 pub use visitor::{ReceivedAt, VisitorAddr, push_ip};
 
 use layers::NoTunnelPolicy;
+use observe::ObserveStack;
 use registry::Registry;
 use routing::{PublicUrls, Routing};
 use sessions::Sessions;
@@ -203,6 +206,7 @@ pub struct ServerBuilder {
 /// What users add to a server besides settings: layers, the tunnel policy, lifecycle hooks.
 #[derive(Default)]
 struct Extensions {
+    observers: ObserveStack,
     layers: LayerStack,
     tunnel_policy: Option<Arc<dyn TunnelPolicy>>,
     on_start: Vec<StartHook>,
@@ -215,6 +219,7 @@ type StopHook = Box<dyn FnOnce() -> BoxFuture<()> + Send>;
 impl std::fmt::Debug for Extensions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Extensions")
+            .field("observers", &self.observers)
             .field("layers", &self.layers)
             .field("tunnel_policy", &self.tunnel_policy.is_some())
             .field("on_start", &self.on_start.len())
@@ -352,6 +357,26 @@ impl ServerBuilder {
     /// The largest control frame, in bytes (default 64 KiB).
     pub fn max_frame_size(mut self, max: usize) -> Self {
         self.config.max_frame_size = max;
+        self
+    }
+
+    /// Puts a `tower` layer in the observe step: it sees every visitor's request, before its
+    /// tunnel is resolved, and the final response, errors already turned into responses (404
+    /// for an unknown tunnel, 502 for a dead local service, a layer's 429, …). For metrics and
+    /// traces; its service cannot fail (`Error = Infallible`), so it cannot change what the
+    /// visitor gets by failing. Put a [`ResolvedTunnel`] in the request's extensions to learn
+    /// which tunnel the request was for. Layers run in the order they are added, the first
+    /// outermost.
+    pub fn observe_layer<L, S, B>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<IngressService, Service = S> + Send + Sync + 'static,
+        S: tower::Service<Request<TunnelBody>, Response = Response<B>, Error = Infallible>,
+        S: Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.extensions.observers.push(layer);
         self
     }
 
@@ -591,6 +616,7 @@ impl Core {
         let ingress = stack::ingress(
             registry.clone(),
             sessions.clone(),
+            &extensions.observers,
             &extensions.layers,
             forward,
         );

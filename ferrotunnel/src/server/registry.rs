@@ -231,6 +231,8 @@ impl Registry {
         let mut tunnels: Vec<TunnelStatus> =
             state.live.values().map(TunnelContext::status).collect();
         tunnels.sort_by(|a, b| a.name.cmp(&b.name));
+        #[expect(clippy::cast_precision_loss, reason = "a count of tunnels")]
+        metrics::gauge!(crate::metrics::TUNNELS_ACTIVE).set(tunnels.len() as f64);
         self.live.send_replace(tunnels);
     }
 

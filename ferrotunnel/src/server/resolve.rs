@@ -19,6 +19,7 @@ use pin_project::pin_project;
 
 use super::{
     TunnelBody, TunnelContext,
+    observe::{Resolution, ResolvedTunnel},
     path_prefix::RoutedByPath,
     registry::{Lookup, Registry},
     routing::{TunnelRoute, request_host},
@@ -70,7 +71,11 @@ where
 
     fn call(&mut self, mut request: Request<TunnelBody>) -> Self::Future {
         if let Some(RouteTo(name)) = request.extensions_mut().remove::<RouteTo>() {
-            return match self.registry.lookup(&name) {
+            let lookup = self.registry.lookup(&name);
+            if !matches!(lookup, Lookup::Unknown) {
+                ResolvedTunnel::record(&request, || Resolution::Tunnel(name.as_str().into()));
+            }
+            return match lookup {
                 Lookup::Live(tunnel) => {
                     request.extensions_mut().insert::<TunnelContext>(tunnel);
                     ResponseFuture::Inner(self.inner.call(request))
@@ -91,7 +96,10 @@ where
         };
         let tunnel = match self.registry.lookup(&name) {
             Lookup::Live(tunnel) => tunnel,
-            Lookup::Offline => return ResponseFuture::Refused(Some(Error::TunnelOffline { name })),
+            Lookup::Offline => {
+                ResolvedTunnel::record(&request, || Resolution::Tunnel(name.as_str().into()));
+                return ResponseFuture::Refused(Some(Error::TunnelOffline { name }));
+            }
             Lookup::Unknown => {
                 // A path names the tunnel it asked for; a host is its own name.
                 let name = prefix_len.map(|_| name);
@@ -99,6 +107,9 @@ where
                 return ResponseFuture::Refused(Some(Error::UnknownTunnel { host, name }));
             }
         };
+        ResolvedTunnel::record(&request, || {
+            Resolution::Tunnel(tunnel.name_shared().clone())
+        });
         let extensions = request.extensions_mut();
         extensions.insert::<TunnelContext>(tunnel);
         if let Some(len) = prefix_len {

@@ -4,6 +4,8 @@
 //! ```text
 //! hop-by-hop        the visitor's Connection and the headers it names stop here, on receipt
 //! request id        x-request-id, set when the visitor sent none, and echoed on the response
+//! observe           ServerBuilder::observe_layer(..): metrics, traces; every request and its
+//!                   final response, 404s for unknown tunnels included
 //! rescue            every error below becomes one clear HTTP response, here and nowhere else
 //! client connect    the connect path opens a client session over WebSocket instead
 //! resolve tunnel    Host or path → TunnelContext, or 404 unknown / 503 offline
@@ -20,16 +22,19 @@
 //! [`forward`] is the bottom, shared by every tunnel's own stack and by tunnels without one,
 //! and [`ingress`] puts the top on it.
 
-use std::{sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use http::{Request, Response};
 
 use tower::ServiceBuilder;
 use tower_http::{propagate_header::PropagateHeaderLayer, set_header::SetRequestHeaderLayer};
 
 use super::{
-    HttpService, IngressService, LayerStack, TunnelService,
+    HttpService, IngressService, LayerStack, TunnelBody, TunnelService,
     connect::ClientConnectLayer,
     forwarded::ForwardedHeadersLayer,
     hop_by_hop::HopByHopLayer,
+    observe::ObserveStack,
     path_prefix::StripPathPrefixLayer,
     registry::Registry,
     request_id::{REQUEST_ID, RequestIds},
@@ -44,22 +49,14 @@ use crate::{BoxError, Error};
 pub(super) fn ingress(
     registry: Arc<Registry>,
     sessions: Arc<Sessions>,
+    observers: &ObserveStack,
     server_layers: &LayerStack,
     forward: HttpService,
 ) -> IngressService {
     let tunnels = ServiceBuilder::new()
         .layer(RunTunnelPolicyLayer)
         .service(forward);
-    let service = ServiceBuilder::new()
-        // First: a visitor must not be able to name, in `Connection`, a header that a later
-        // step or policy adds, and have it removed.
-        .layer(HopByHopLayer)
-        // Outside the rescue step, so that its error responses carry the id too; neither
-        // request-id layer can fail.
-        .layer(SetRequestHeaderLayer::if_not_present(
-            REQUEST_ID, RequestIds,
-        ))
-        .layer(PropagateHeaderLayer::new(REQUEST_ID))
+    let answered = ServiceBuilder::new()
         // Every error below becomes a response here and nowhere else.
         .layer(RescueLayer)
         .layer(ClientConnectLayer::new(sessions, registry.clone()))
@@ -67,6 +64,32 @@ pub(super) fn ingress(
         .layer(ResolveTunnelLayer::new(registry))
         .layer(StripPathPrefixLayer)
         .service(server_layers.wrap(HttpService::new(tunnels)));
+    // Without observers, no box between the top steps and the rest.
+    if observers.is_empty() {
+        top(answered)
+    } else {
+        top(observers.wrap(IngressService::new(answered)))
+    }
+}
+
+/// The first steps, around `inner`.
+fn top<S>(inner: S) -> IngressService
+where
+    S: tower::Service<Request<TunnelBody>, Response = Response<TunnelBody>, Error = Infallible>,
+    S: Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
+    let service = ServiceBuilder::new()
+        // First: a visitor must not be able to name, in `Connection`, a header that a later
+        // step or policy adds, and have it removed.
+        .layer(HopByHopLayer)
+        // Outside the rescue step, so that its error responses carry the id too, and outside
+        // the observers, so that they see it; neither request-id layer can fail.
+        .layer(SetRequestHeaderLayer::if_not_present(
+            REQUEST_ID, RequestIds,
+        ))
+        .layer(PropagateHeaderLayer::new(REQUEST_ID))
+        .service(inner);
     IngressService::new(service)
 }
 

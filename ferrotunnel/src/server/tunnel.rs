@@ -103,6 +103,11 @@ impl TunnelContext {
         }
     }
 
+    /// The tunnel's name, shared.
+    pub(crate) fn name_shared(&self) -> &Arc<str> {
+        &self.inner.name
+    }
+
     /// The tunnel's name (`app` for `app.localhost`).
     pub fn name(&self) -> &str {
         &self.inner.name

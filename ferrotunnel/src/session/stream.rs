@@ -17,12 +17,15 @@ use std::{
 use futures::{AsyncWrite as _, Stream as _};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::metrics::{self, Active};
+
 /// A stream of a session, as a tokio `AsyncRead + AsyncWrite`.
 #[derive(Debug)]
 pub(crate) struct SessionStream {
     stream: yamux::Stream,
     /// What is left of the last frame yamux handed over: the frame, and how much of it was read.
     unread: Option<(yamux::Packet, usize)>,
+    _active: Active,
 }
 
 impl SessionStream {
@@ -30,6 +33,7 @@ impl SessionStream {
         Self {
             stream,
             unread: None,
+            _active: Active::new(metrics::STREAMS_ACTIVE),
         }
     }
 }

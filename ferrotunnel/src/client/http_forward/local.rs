@@ -89,7 +89,13 @@ async fn forward(
     let visitor_upgrade = (can_upgrade && request.headers().contains_key(UPGRADE))
         .then(|| hyper::upgrade::on(&mut request));
 
-    let mut response = client.request(request).await.map_err(local_error)?;
+    let mut response = client.request(request).await.map_err(|err| {
+        let err = local_error(err);
+        if matches!(err.downcast_ref::<Error>(), Some(Error::Local(_))) {
+            crate::metrics::local_connect_failed(&target.tunnel);
+        }
+        err
+    })?;
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         // hyper needs the upgrade's headers to complete the visitor's side.

@@ -20,7 +20,7 @@ use tower::{Layer, ServiceExt, util::Oneshot};
 use super::{LocalHttpService, LocalTarget};
 use crate::{
     BoxError, Error, TunnelBody,
-    client::IncomingStream,
+    client::{IncomingStream, metered::Metered},
     protocol::StreamReply,
     server::{
         ReceivedAt, VisitorAddr,
@@ -78,6 +78,7 @@ impl tower::Service<IncomingStream> for HttpStreamForward {
             stream
                 .reply(&StreamReply::Accepted, this.max_frame_size)
                 .await?;
+            let stream = Metered::from_server(stream, &header.tunnel);
             let requests = StreamRequests {
                 path: this.path,
                 target: LocalTarget::new(header.tunnel, local_addr),
