@@ -79,6 +79,11 @@ pub(crate) struct QuickstartArgs {
     /// Where the client's inspector (its own traffic) is served; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4040")]
     pub(crate) inspect: SocketAddr,
+
+    /// Send OpenTelemetry traces to this OTLP/HTTP collector, e.g. http://127.0.0.1:4318.
+    /// Default: OTEL_EXPORTER_OTLP_ENDPOINT, else no traces.
+    #[arg(long, value_name = "URL")]
+    pub(crate) otlp_endpoint: Option<String>,
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::ArgMatches;
 use ferrotunnel::{Client, ClientBuilder, ClientHandle, ClientState, protocol::TunnelInfo};
 use ferrotunnel_dashboard::{DashboardState, LocalReplay};
-use ferrotunnel_tower::capture::CaptureStore;
+use ferrotunnel_tower::{capture::CaptureStore, trace::TraceLayer};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::{
@@ -21,6 +21,7 @@ use crate::{
     dashboard::{Dashboard, client_tunnels},
     metrics::{self, MetricsEndpoint},
     signal::Signals,
+    traces,
 };
 
 /// Connects, prints the banner, and runs until a stop signal or a refusal.
@@ -30,17 +31,22 @@ pub(crate) async fn run(
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
     let config = ClientConfig::resolve(args.config.as_deref(), flags)?;
+    let traces = traces::init_logging(config.otlp_endpoint.as_deref(), "ferrotunnel-client");
     // Before the client starts, so that its first state is recorded.
     let prometheus = if config.metrics.is_some() || config.inspect.is_some() {
         Some(metrics::recorder()?)
     } else {
         None
     };
-    // Without --inspect the client splices bytes; with it, HTTP runs through the capture layer.
+    // Without --inspect or traces the client splices bytes; with them, HTTP runs through the
+    // capture layer, then the trace layer, whose traceparent the local service receives.
     let capture = config.inspect.map(|_| CaptureStore::new(config.capture()));
     let mut builder = builder(&config);
     if let Some(capture) = &capture {
         builder = builder.http_layer(capture.layer());
+    }
+    if traces.is_some() {
+        builder = builder.http_layer(TraceLayer::local());
     }
     let client = builder.build().context("invalid client settings")?;
     let server_url = config.server.clone().unwrap_or_default();
@@ -85,6 +91,11 @@ pub(crate) async fn run(
                     .as_ref()
                     .map(|endpoint| banner::line("Metrics", endpoint.url())),
             )
+            .chain(
+                traces
+                    .as_ref()
+                    .map(|traces| banner::line("Traces", traces.endpoint())),
+            )
             .collect::<Vec<_>>(),
     );
     let result = supervise(handle, &locals, signals).await;
@@ -93,6 +104,9 @@ pub(crate) async fn run(
     }
     if let Some(endpoint) = metrics_endpoint {
         endpoint.stop();
+    }
+    if let Some(traces) = traces {
+        traces.shutdown().await;
     }
     result
 }

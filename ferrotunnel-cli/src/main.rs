@@ -35,7 +35,10 @@ use std::{
 
 use anyhow::Context as _;
 use clap::{ArgMatches, CommandFactory as _, FromArgMatches as _};
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::{
+    EnvFilter, Layer as _, filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
 
 mod banner;
 mod cli;
@@ -49,6 +52,7 @@ mod metrics;
 mod quickstart;
 mod server;
 mod signal;
+mod traces;
 
 use cli::{Cli, Command};
 
@@ -62,7 +66,6 @@ fn main() -> ExitCode {
     // lays flags over a config file.
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
-    init_logging();
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -87,15 +90,33 @@ async fn run(command: Command, matches: &ArgMatches) -> anyhow::Result<()> {
     }
 }
 
-/// Human-readable logs on stderr, so stdout stays free for the status lines.
-fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+/// Human-readable logs on stderr, so stdout stays free for the status lines; with `traces`,
+/// the request spans (and the warnings logged inside them) go to OpenTelemetry too. Called by
+/// each command once its settings are known, and so whether it traces.
+fn init_logging(traces: Option<&traces::Traces>) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // The request spans carry a dozen attributes each: for OpenTelemetry, not log lines.
+        .add_directive(
+            format!("{}=off", ferrotunnel_tower::trace::SPAN_TARGET)
+                .parse()
+                .expect("a valid directive"),
+        );
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // Colour codes help on a terminal and clutter a log file or a test's captured output.
         .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_filter(filter);
+    let spans = traces.map(|traces| {
+        tracing_opentelemetry::layer()
+            .with_tracer(traces.tracer())
+            .with_filter(
+                Targets::new()
+                    .with_default(Level::WARN)
+                    .with_target(ferrotunnel_tower::trace::SPAN_TARGET, Level::INFO),
+            )
+    });
+    tracing_subscriber::registry().with(logs).with(spans).init();
 }
 
 /// The error and its causes on one line. Some errors repeat their cause in their own message

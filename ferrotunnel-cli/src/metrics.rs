@@ -75,3 +75,75 @@ impl MetricsEndpoint {
         self.task.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeSet, path::Path};
+
+    use ferrotunnel::metrics as core;
+    use ferrotunnel_tower::metrics as ingress;
+
+    /// Every metric the server and the client record.
+    const EVERY_METRIC: [&str; 14] = [
+        ingress::REQUESTS,
+        ingress::REQUEST_DURATION,
+        ingress::BYTES,
+        ingress::POLICY_REFUSALS,
+        core::SESSIONS_ACTIVE,
+        core::TUNNELS_ACTIVE,
+        core::STREAMS_ACTIVE,
+        core::HANDSHAKE_FAILURES,
+        core::HEARTBEAT_TIMEOUTS,
+        core::CLIENT_SESSION_STATE,
+        core::CLIENT_RECONNECTS,
+        core::CLIENT_LOCAL_CONNECT_FAILURES,
+        core::CLIENT_STREAMS,
+        core::CLIENT_BYTES,
+    ];
+
+    fn doc(path: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(path);
+        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+    }
+
+    /// The metric names in `text`, a histogram's series named by their histogram.
+    fn names_in(text: &str) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for (at, _) in text.match_indices("ferrotunnel_") {
+            let name: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            let name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .map_or(name.clone(), str::to_owned);
+            names.insert(name);
+        }
+        names
+    }
+
+    #[test]
+    fn the_docs_list_every_metric_and_the_grafana_dashboard_reads_only_real_ones() {
+        let every: BTreeSet<String> = EVERY_METRIC.iter().map(|name| (*name).to_owned()).collect();
+        let documented = names_in(&doc("observability.md"));
+        let undocumented: Vec<_> = every.difference(&documented).collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in docs/observability.md: {undocumented:?}"
+        );
+        let grafana = names_in(&doc("grafana/ferrotunnel.json"));
+        let unknown: Vec<_> = grafana.difference(&every).collect();
+        assert!(
+            unknown.is_empty(),
+            "the Grafana dashboard reads no such metric: {unknown:?}"
+        );
+        let unread: Vec<_> = every.difference(&grafana).collect();
+        assert!(
+            unread.is_empty(),
+            "the Grafana dashboard shows no panel for: {unread:?}"
+        );
+    }
+}

@@ -15,11 +15,12 @@ use ferrotunnel_dashboard::{DashboardState, IngressReplay};
 use ferrotunnel_tower::{
     capture::{CaptureConfig, CaptureStore},
     metrics::MetricsLayer,
+    trace::TraceLayer,
 };
 
 use crate::{
     LOG_TARGET, banner, cli::QuickstartArgs, client, dashboard::Dashboard, demo::DemoService,
-    metrics, signal::Signals,
+    metrics, signal::Signals, traces,
 };
 
 /// Runs the server, the demo service and the client until a stop signal.
@@ -27,9 +28,16 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
     // The token only keeps other local users from registering tunnels on this server.
     let token = random_token()?;
 
+    let traces = traces::init_logging(args.otlp_endpoint.as_deref(), "ferrotunnel-quickstart");
     let prometheus = metrics::recorder()?;
     let capture = CaptureStore::new(CaptureConfig::default());
-    let server = Server::builder()
+    let mut server = Server::builder();
+    if traces.is_some() {
+        server = server
+            .observe_layer(TraceLayer::ingress())
+            .forward_layer(TraceLayer::forward());
+    }
+    let server = server
         .observe_layer(MetricsLayer::new())
         .layer(capture.layer())
         .control_addr(args.listen)
@@ -66,11 +74,17 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
         }
     };
     banner::print(&[banner::line("Dashboard", dashboard.url())]);
+    if let Some(traces) = &traces {
+        banner::print(&[banner::line("Traces", traces.endpoint())]);
+    }
 
     let server_url = format!("tcp://{}", connectable(server.control_addr()));
     let client_capture = CaptureStore::new(CaptureConfig::default());
-    let started = Client::builder()
-        .http_layer(client_capture.layer())
+    let mut client = Client::builder().http_layer(client_capture.layer());
+    if traces.is_some() {
+        client = client.http_layer(TraceLayer::local());
+    }
+    let started = client
         .server_url(&server_url)
         .token(&token)
         .local_address(demo.addr().to_string())
@@ -132,6 +146,9 @@ pub(crate) async fn run(args: QuickstartArgs, signals: &mut Signals) -> anyhow::
     inspector.stop();
     dashboard.stop();
     demo.shutdown().await;
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     result
 }
 

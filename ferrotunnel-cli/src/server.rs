@@ -6,7 +6,9 @@ use anyhow::Context as _;
 use clap::ArgMatches;
 use ferrotunnel::{Server, ServerBuilder, transport::ServerTls};
 use ferrotunnel_dashboard::{DashboardState, IngressReplay};
-use ferrotunnel_tower::{capture::CaptureStore, metrics::MetricsLayer, policy::TunnelPolicies};
+use ferrotunnel_tower::{
+    capture::CaptureStore, metrics::MetricsLayer, policy::TunnelPolicies, trace::TraceLayer,
+};
 
 use crate::{
     LOG_TARGET, banner,
@@ -15,6 +17,7 @@ use crate::{
     dashboard::Dashboard,
     metrics::{self, MetricsEndpoint},
     signal::Signals,
+    traces,
 };
 
 /// Starts the server, prints where it listens, and serves until Ctrl+C or SIGTERM.
@@ -24,6 +27,7 @@ pub(crate) async fn run(
     signals: &mut Signals,
 ) -> anyhow::Result<()> {
     let config = ServerConfig::resolve(args.config.as_deref(), flags)?;
+    let traces = traces::init_logging(config.otlp_endpoint.as_deref(), "ferrotunnel-server");
     // Metrics are recorded only when something serves them.
     let prometheus = if config.metrics.is_some() || config.dashboard.is_some() {
         Some(metrics::recorder()?)
@@ -35,6 +39,11 @@ pub(crate) async fn run(
         .dashboard
         .map(|_| CaptureStore::new(config.capture()));
     let mut builder = builder(&config)?;
+    if traces.is_some() {
+        builder = builder
+            .observe_layer(TraceLayer::ingress())
+            .forward_layer(TraceLayer::forward());
+    }
     if prometheus.is_some() {
         builder = builder.observe_layer(MetricsLayer::new());
     }
@@ -70,6 +79,9 @@ pub(crate) async fn run(
     if let Some(endpoint) = &metrics_endpoint {
         banner::print(&[banner::line("Metrics", endpoint.url())]);
     }
+    if let Some(traces) = &traces {
+        banner::print(&[banner::line("Traces", traces.endpoint())]);
+    }
 
     let signal = signals.recv().await;
     tracing::info!(target: LOG_TARGET, %signal, "shutting down: finishing requests in flight, then closing client sessions");
@@ -79,6 +91,9 @@ pub(crate) async fn run(
     }
     if let Some(endpoint) = metrics_endpoint {
         endpoint.stop();
+    }
+    if let Some(traces) = traces {
+        traces.shutdown().await;
     }
     banner::print(&banner::server_stopped());
     Ok(())

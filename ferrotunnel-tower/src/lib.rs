@@ -88,6 +88,7 @@ pub mod plugin;
 pub mod policy;
 pub mod rate_limit;
 pub mod request;
+pub mod trace;
 
 pub use async_trait::async_trait;
 pub use auth::{AsyncAuth, AsyncAuthLayer, Auth, AuthLayer, AuthValidator, Verdict};

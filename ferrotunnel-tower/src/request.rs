@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 
 pub use ferrotunnel::server::REQUEST_ID;
 use ferrotunnel::{TunnelContext, client::LocalTarget, server::VisitorAddr};
-use http::Request;
+use http::{Method, Request};
 
 /// The address of the visitor who sent `request`, if the server said.
 pub fn visitor_addr<B>(request: &Request<B>) -> Option<SocketAddr> {
@@ -48,6 +48,23 @@ pub fn request_id<B>(request: &Request<B>) -> Option<&str> {
         .headers()
         .get(&REQUEST_ID)
         .and_then(|id| id.to_str().ok())
+}
+
+/// The request's method if it is one of the nine standard ones (OpenTelemetry's closed set),
+/// as a `&'static str`; else `None`. A label or an attribute made from it stays bounded.
+pub fn standard_method(method: &Method) -> Option<&'static str> {
+    Some(match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

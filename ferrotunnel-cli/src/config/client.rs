@@ -153,6 +153,12 @@ pub(crate) struct ClientConfig {
     #[arg(long, value_name = "ADDR", help_heading = "Observability")]
     pub(crate) metrics: Option<SocketAddr>,
 
+    /// Send OpenTelemetry traces of every request to this OTLP/HTTP collector, e.g.
+    /// http://127.0.0.1:4318 (/v1/traces is added). Default: OTEL_EXPORTER_OTLP_ENDPOINT, else
+    /// no traces.
+    #[arg(long, value_name = "URL", help_heading = "Observability")]
+    pub(crate) otlp_endpoint: Option<String>,
+
     /// The policy flags, which the server enforces on this client's tunnels (after its own).
     /// A config file lists `[[policy]]` tables instead.
     #[command(flatten)]

@@ -160,6 +160,12 @@ pub(crate) struct ServerConfig {
     #[arg(long, value_name = "ADDR", help_heading = "Observability")]
     pub(crate) metrics: Option<SocketAddr>,
 
+    /// Send OpenTelemetry traces of every request to this OTLP/HTTP collector, e.g.
+    /// http://127.0.0.1:4318 (/v1/traces is added). Default: OTEL_EXPORTER_OTLP_ENDPOINT, else
+    /// no traces.
+    #[arg(long, value_name = "URL", help_heading = "Observability")]
+    pub(crate) otlp_endpoint: Option<String>,
+
     /// The policy flags, for every tunnel. A config file lists `[[policy]]` tables instead.
     #[command(flatten)]
     #[serde(skip)]

@@ -157,6 +157,14 @@ impl Drop for Running {
 /// A `ferrotunnel server` on loopback with free ports, the test token and `extra` flags, once
 /// it says it is online; with the `tcp://` URL clients connect to and the HTTP ingress address.
 pub fn start_server(extra: &[&str]) -> (Running, String, SocketAddr) {
+    start_server_with_env(extra, &[])
+}
+
+/// [`start_server`], with `env` set for the server process.
+pub fn start_server_with_env(
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Running, String, SocketAddr) {
     let mut args = vec![
         "server",
         "--listen",
@@ -169,7 +177,7 @@ pub fn start_server(extra: &[&str]) -> (Running, String, SocketAddr) {
         "5s",
     ];
     args.extend_from_slice(extra);
-    let mut server = Running::spawn("server", &args, &[]);
+    let mut server = Running::spawn("server", &args, env);
     let control = server.value_of("Control address");
     let http = server
         .value_of("HTTP address")

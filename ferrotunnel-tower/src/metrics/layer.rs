@@ -15,7 +15,7 @@ use http_body::Body;
 use pin_project::pin_project;
 
 use super::body::{Exchange, MeteredBody, MeteredRequestBody};
-use crate::body::LayerRefusal;
+use crate::{body::LayerRefusal, request::standard_method};
 
 /// Records the metrics of every request through the services it wraps; see the
 /// [module docs](super).
@@ -60,8 +60,7 @@ where
 
     fn call(&mut self, mut request: Request<TunnelBody>) -> Self::Future {
         let started = Instant::now();
-        let resolved = ResolvedTunnel::new();
-        request.extensions_mut().insert(resolved.clone());
+        let resolved = ResolvedTunnel::of(&mut request);
         let method = method_label(request.method());
         // Most requests have no body: no wrapper, no box.
         if !request.body().is_end_stream() {
@@ -120,16 +119,5 @@ fn polled_after_completion<E>() -> E {
 /// The `method` label: a standard method's name, else `_OTHER` (OpenTelemetry's word), so
 /// that a visitor cannot make new series by inventing methods.
 fn method_label(method: &Method) -> &'static str {
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "_OTHER",
-    }
+    standard_method(method).unwrap_or("_OTHER")
 }

@@ -62,7 +62,7 @@ pub use resolve::RouteTo;
 pub use routing::CONNECT_PATH;
 pub use tunnel::{TunnelContext, TunnelStatus};
 pub use tunnel_service::TunnelService;
-pub use visitor::{ReceivedAt, VisitorAddr, push_ip};
+pub use visitor::{IngressScheme, ReceivedAt, VisitorAddr, push_ip};
 
 use layers::NoTunnelPolicy;
 use observe::ObserveStack;
@@ -208,6 +208,7 @@ pub struct ServerBuilder {
 struct Extensions {
     observers: ObserveStack,
     layers: LayerStack,
+    forward_layers: LayerStack,
     tunnel_policy: Option<Arc<dyn TunnelPolicy>>,
     on_start: Vec<StartHook>,
     on_stop: Vec<StopHook>,
@@ -221,6 +222,7 @@ impl std::fmt::Debug for Extensions {
         f.debug_struct("Extensions")
             .field("observers", &self.observers)
             .field("layers", &self.layers)
+            .field("forward_layers", &self.forward_layers)
             .field("tunnel_policy", &self.tunnel_policy.is_some())
             .field("on_start", &self.on_start.len())
             .field("on_stop", &self.on_stop.len())
@@ -396,6 +398,26 @@ impl ServerBuilder {
         E: Into<BoxError> + 'static,
     {
         self.extensions.layers.push(layer);
+        self
+    }
+
+    /// Puts a `tower` layer in the forward step, around the forward over the tunnel: it sees
+    /// each request as the client will receive it (after every policy, with the tunnel's
+    /// [`TunnelContext`] in its extensions) and the local service's response, or the error
+    /// that stood for it (the response timeout's included). For a span of the forward, or to
+    /// time the client and its local service alone. Layers run in the order they are added,
+    /// the first outermost.
+    pub fn forward_layer<L, S, B, E>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<HttpService, Service = S> + Send + Sync + 'static,
+        S: tower::Service<Request<TunnelBody>, Response = Response<B>, Error = E>,
+        S: Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+        E: Into<BoxError> + 'static,
+    {
+        self.extensions.forward_layers.push(layer);
         self
     }
 
@@ -606,7 +628,7 @@ impl std::fmt::Debug for Hooks {
 impl Core {
     fn new(config: ServerConfig, public: PublicUrls, extensions: Extensions) -> Self {
         let routing = Routing::new(config.domain.clone(), config.path_prefix.clone(), public);
-        let forward = stack::forward(config.response_timeout);
+        let forward = stack::forward(config.response_timeout, &extensions.forward_layers);
         let tunnel_policy = extensions
             .tunnel_policy
             .unwrap_or_else(|| Arc::new(NoTunnelPolicy));

@@ -24,8 +24,8 @@ use crate::BoxError;
 
 /// Where the ingress sent a request, for the observe layers, which run before that is known.
 ///
-/// An observer puts one in the request's extensions and keeps a clone; once the response is
-/// back, [`get`](Self::get) says what became of the request. Empty means no tunnel: the host or
+/// An observer takes the request's slot with [`of`](Self::of) and keeps it; once the response
+/// is back, [`get`](Self::get) says what became of the request. Empty means no tunnel: the host or
 /// path named none (the response is a 404) or the request was refused before.
 ///
 /// ```
@@ -51,6 +51,29 @@ impl ResolvedTunnel {
     /// An empty slot.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The request's slot: the one an earlier observer left in its extensions, or a new one
+    /// put there. Observers share one slot, so each learns the tunnel, whatever their order.
+    ///
+    /// ```
+    /// use ferrotunnel::server::ResolvedTunnel;
+    ///
+    /// let mut request = http::Request::new(());
+    /// let first = ResolvedTunnel::of(&mut request);
+    /// let second = ResolvedTunnel::of(&mut request);
+    /// assert!(first.same_slot(&second));
+    /// ```
+    pub fn of<B>(request: &mut Request<B>) -> Self {
+        request
+            .extensions_mut()
+            .get_or_insert_with(Self::new)
+            .clone()
+    }
+
+    /// Whether `self` and `other` are clones of one slot.
+    pub fn same_slot(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// What the ingress made of the request, once it has.

@@ -13,6 +13,7 @@
 //! server layers     Server::builder().layer(..), for every tunnel
 //! tunnel policy     the tunnel's own stack, built when it registered (server-wide policy rules,
 //!                   then the ones its client asked for), ending in the steps below
+//! forward layers    ServerBuilder::forward_layer(..): traces of the forward, for every tunnel
 //! response timeout  504 when the local service is too slow to send its response head
 //! forwarded headers X-Forwarded-For, -Proto, -Host; the response's hop-by-hop headers stop
 //! TunnelService     pooled HTTP/1.1 over a yamux stream of the client's session
@@ -93,13 +94,13 @@ where
     IngressService::new(service)
 }
 
-/// The forwarding steps at the bottom of every tunnel's stack.
-pub(super) fn forward(response_timeout: Duration) -> HttpService {
+/// The forwarding steps at the bottom of every tunnel's stack, under `forward_layers`.
+pub(super) fn forward(response_timeout: Duration, forward_layers: &LayerStack) -> HttpService {
     let forward = ServiceBuilder::new()
         // tower's timeout says only that time ran out; say whose time and how long.
         .map_err(move |err: BoxError| Error::from_elapsed(err, response_timeout))
         .timeout(response_timeout)
         .layer(ForwardedHeadersLayer)
         .service(TunnelService::new());
-    HttpService::new(forward)
+    forward_layers.wrap(HttpService::new(forward))
 }

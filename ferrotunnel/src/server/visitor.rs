@@ -19,7 +19,7 @@ pub struct ReceivedAt(pub Instant);
 /// The scheme the visitor used (`http` or `https`). Requests without it (a mounted ingress)
 /// count as `http`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct IngressScheme(pub(crate) &'static str);
+pub struct IngressScheme(pub &'static str);
 
 /// Appends `ip` as `Display` writes it. IPv4 addresses, nearly every visitor's, are written
 /// digit by digit: the formatting machinery cost the server 3 % of its instructions per request
