@@ -236,6 +236,11 @@ async fn one_trace_runs_from_the_visitor_through_server_and_client_into_the_loca
     assert_ne!(trace, VISITOR_TRACE);
     let root = span_of(&spans, "ferrotunnel-server", "GET", trace);
     assert_eq!(root.parent_span_id, "", "a root span");
+    assert_eq!(
+        root.text("ferrotunnel.request_id"),
+        fresh.headers["x-request-id"].to_str().ok(),
+        "the id the ingress gave the request, as the dashboard shows it"
+    );
     let forward = span_of(&spans, "ferrotunnel-server", "forward", trace);
     assert_eq!(forward.parent_span_id, root.span_id);
     let local_call = span_of(&spans, "ferrotunnel-client", "local", trace);

@@ -1,6 +1,7 @@
 use std::{
     borrow::Cow,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -12,73 +13,71 @@ use ferrotunnel::{
 };
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
-use metrics::{SharedString, counter, histogram};
+use metrics::{SharedString, counter};
 use pin_project::{pin_project, pinned_drop};
 
-use super::{BYTES, POLICY_REFUSALS, REQUEST_DURATION, REQUESTS};
+use super::{
+    POLICY_REFUSALS,
+    series::{MethodLabel, SeriesCache, StatusLabel},
+};
 use crate::body::LayerRefusal;
 
 /// One request on its way: what its metrics need, recorded when this drops (after the
 /// response body's end, or when the visitor left).
 #[derive(Debug)]
 pub(super) struct Exchange {
+    series: Arc<SeriesCache>,
     resolved: ResolvedTunnel,
-    method: &'static str,
+    method: MethodLabel,
     started: Instant,
-    /// The status class; `error` until a response comes.
-    status: &'static str,
+    /// `error` until a response comes.
+    status: StatusLabel,
     refusal: Option<(Cow<'static, str>, StatusCode)>,
     response_bytes: u64,
 }
 
 impl Exchange {
-    pub(super) fn new(resolved: ResolvedTunnel, method: &'static str, started: Instant) -> Self {
+    pub(super) fn new(
+        series: Arc<SeriesCache>,
+        resolved: ResolvedTunnel,
+        method: MethodLabel,
+        started: Instant,
+    ) -> Self {
         Self {
+            series,
             resolved,
             method,
             started,
-            status: "error",
+            status: StatusLabel::ERROR,
             refusal: None,
             response_bytes: 0,
         }
     }
 
     pub(super) fn answered(&mut self, status: StatusCode, refusal: Option<&LayerRefusal>) {
-        self.status = status_class(status);
+        self.status = StatusLabel::of(status);
         self.refusal = refusal.map(|refusal| (refusal.layer.clone(), status));
     }
 }
 
 impl Drop for Exchange {
     fn drop(&mut self) {
-        let tunnel = match self.resolved.get() {
-            Some(Resolution::ClientSession) => return,
-            Some(Resolution::Tunnel(name)) => SharedString::from(name.clone()),
-            None => SharedString::const_str(""),
-        };
-        counter!(REQUESTS, "tunnel" => tunnel.clone(), "method" => self.method, "status" => self.status)
-            .increment(1);
-        histogram!(REQUEST_DURATION, "tunnel" => tunnel.clone())
+        if self.resolved.get() == Some(&Resolution::ClientSession) {
+            return;
+        }
+        let series = self.series.of(&self.resolved);
+        series.requests(self.method, self.status).increment(1);
+        series
+            .duration()
             .record(self.started.elapsed().as_secs_f64());
         if self.response_bytes > 0 {
-            counter!(BYTES, "tunnel" => tunnel.clone(), "direction" => "response")
-                .increment(self.response_bytes);
+            series.response_bytes().increment(self.response_bytes);
         }
         if let Some((layer, status)) = self.refusal.take() {
             let status = SharedString::from(status.as_str().to_owned());
-            counter!(POLICY_REFUSALS, "tunnel" => tunnel, "layer" => layer, "status" => status)
+            counter!(POLICY_REFUSALS, "tunnel" => series.tunnel(), "layer" => layer, "status" => status)
                 .increment(1);
         }
-    }
-}
-
-fn status_class(status: StatusCode) -> &'static str {
-    match status.as_u16() / 100 {
-        1 => "1xx",
-        2 => "2xx",
-        3 => "3xx",
-        4 => "4xx",
-        _ => "5xx",
     }
 }
 
@@ -131,14 +130,20 @@ impl<B: Body<Data = Bytes>> Body for MeteredBody<B> {
 pub struct MeteredRequestBody {
     #[pin]
     inner: TunnelBody,
+    series: Arc<SeriesCache>,
     resolved: ResolvedTunnel,
     bytes: u64,
 }
 
 impl MeteredRequestBody {
-    pub(super) fn new(inner: TunnelBody, resolved: ResolvedTunnel) -> Self {
+    pub(super) fn new(
+        inner: TunnelBody,
+        series: Arc<SeriesCache>,
+        resolved: ResolvedTunnel,
+    ) -> Self {
         Self {
             inner,
+            series,
             resolved,
             bytes: 0,
         }
@@ -178,10 +183,9 @@ impl PinnedDrop for MeteredRequestBody {
         if self.bytes == 0 {
             return;
         }
-        let tunnel = match self.resolved.tunnel() {
-            Some(name) => SharedString::from(name.clone()),
-            None => SharedString::const_str(""),
-        };
-        counter!(BYTES, "tunnel" => tunnel, "direction" => "request").increment(self.bytes);
+        self.series
+            .of(&self.resolved)
+            .request_bytes()
+            .increment(self.bytes);
     }
 }

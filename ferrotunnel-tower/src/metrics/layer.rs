@@ -1,6 +1,7 @@
 use std::{
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
     time::Instant,
 };
@@ -8,20 +9,26 @@ use std::{
 use bytes::Bytes;
 use ferrotunnel::{
     TunnelBody,
-    server::{ResolvedTunnel, into_tunnel_body},
+    server::{ReceivedAt, ResolvedTunnel, into_tunnel_body},
 };
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use pin_project::pin_project;
 
-use super::body::{Exchange, MeteredBody, MeteredRequestBody};
-use crate::{body::LayerRefusal, request::standard_method};
+use super::{
+    body::{Exchange, MeteredBody, MeteredRequestBody},
+    series::{MethodLabel, SeriesCache},
+};
+use crate::body::LayerRefusal;
 
 /// Records the metrics of every request through the services it wraps; see the
 /// [module docs](super).
-#[derive(Debug, Clone, Copy, Default)]
+///
+/// Its clones share one cache of series handles: a tunnel's series are looked up in the
+/// recorder the first time the layer counts for the tunnel, in the recorder installed then.
+#[derive(Debug, Clone, Default)]
 pub struct MetricsLayer {
-    _private: (),
+    series: Arc<SeriesCache>,
 }
 
 impl MetricsLayer {
@@ -35,7 +42,10 @@ impl<S> tower::Layer<S> for MetricsLayer {
     type Service = Metrics<S>;
 
     fn layer(&self, inner: S) -> Metrics<S> {
-        Metrics { inner }
+        Metrics {
+            inner,
+            series: self.series.clone(),
+        }
     }
 }
 
@@ -43,6 +53,7 @@ impl<S> tower::Layer<S> for MetricsLayer {
 #[derive(Debug, Clone)]
 pub struct Metrics<S> {
     inner: S,
+    series: Arc<SeriesCache>,
 }
 
 impl<S, ResB> tower::Service<Request<TunnelBody>> for Metrics<S>
@@ -59,17 +70,27 @@ where
     }
 
     fn call(&mut self, mut request: Request<TunnelBody>) -> Self::Future {
-        let started = Instant::now();
+        // When the ingress received the head, if it says; this layer's own clock otherwise.
+        let started = request
+            .extensions()
+            .get::<ReceivedAt>()
+            .map_or_else(Instant::now, |ReceivedAt(at)| *at);
         let resolved = ResolvedTunnel::of(&mut request);
-        let method = method_label(request.method());
+        let method = MethodLabel::of(request.method());
         // Most requests have no body: no wrapper, no box.
         if !request.body().is_end_stream() {
-            let counted = resolved.clone();
-            request = request.map(|body| into_tunnel_body(MeteredRequestBody::new(body, counted)));
+            let (series, counted) = (self.series.clone(), resolved.clone());
+            request = request
+                .map(|body| into_tunnel_body(MeteredRequestBody::new(body, series, counted)));
         }
         ResponseFuture {
             inner: self.inner.call(request),
-            exchange: Some(Exchange::new(resolved, method, started)),
+            exchange: Some(Exchange::new(
+                self.series.clone(),
+                resolved,
+                method,
+                started,
+            )),
         }
     }
 }
@@ -114,10 +135,4 @@ where
 /// Like any future's, a poll after completion is its caller's bug.
 fn polled_after_completion<E>() -> E {
     panic!("metrics::ResponseFuture polled after completion")
-}
-
-/// The `method` label: a standard method's name, else `_OTHER` (OpenTelemetry's word), so
-/// that a visitor cannot make new series by inventing methods.
-fn method_label(method: &Method) -> &'static str {
-    standard_method(method).unwrap_or("_OTHER")
 }

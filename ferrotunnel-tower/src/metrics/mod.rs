@@ -41,6 +41,7 @@
 
 mod body;
 mod layer;
+mod series;
 #[cfg(test)]
 mod tests;
 

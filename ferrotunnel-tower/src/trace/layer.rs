@@ -150,7 +150,7 @@ where
         }
         Poll::Ready(match result {
             Ok(response) => {
-                this.hop.answered(&span, response.status());
+                this.hop.answered(&span, &response);
                 Ok(response.map(|body| TracedBody::new(body, span)))
             }
             Err(err) => {

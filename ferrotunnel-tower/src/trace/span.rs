@@ -3,11 +3,11 @@
 use std::fmt::Display;
 
 use ferrotunnel::{client::LocalTarget, server::IngressScheme};
-use http::{HeaderMap, HeaderName, Request, StatusCode, Version, header};
+use http::{HeaderMap, HeaderName, Request, Response, Version, header};
 use tracing::{Span, field::Empty, info_span};
 
 use super::SPAN_TARGET;
-use crate::request::{request_id, standard_method, tunnel_name, visitor_ip};
+use crate::request::{REQUEST_ID, request_id, standard_method, tunnel_name, visitor_ip};
 
 /// Which hop a layer traces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,14 @@ impl Hop {
 
     /// Records the response's status; a server span is an error on 5xx, a client span on 4xx
     /// too.
-    pub(super) fn answered(self, span: &Span, status: StatusCode) {
+    /// The observe step runs before the ingress sets a request id, which the response carries.
+    pub(super) fn answered<B>(self, span: &Span, response: &Response<B>) {
+        let status = response.status();
+        if self == Self::Ingress {
+            if let Some(id) = header_str(response.headers(), &REQUEST_ID) {
+                span.record("ferrotunnel.request_id", id);
+            }
+        }
         span.record("http.response.status_code", i64::from(status.as_u16()));
         let failed = match self {
             Self::Ingress => status.is_server_error(),

@@ -2,10 +2,10 @@
 //! in one place.
 //!
 //! ```text
+//! observe           ServerBuilder::observe_layer(..): metrics, traces; every request as the
+//!                   visitor sent it and its final response, 404s for unknown tunnels included
 //! hop-by-hop        the visitor's Connection and the headers it names stop here, on receipt
 //! request id        x-request-id, set when the visitor sent none, and echoed on the response
-//! observe           ServerBuilder::observe_layer(..): metrics, traces; every request and its
-//!                   final response, 404s for unknown tunnels included
 //! rescue            every error below becomes one clear HTTP response, here and nowhere else
 //! client connect    the connect path opens a client session over WebSocket instead
 //! resolve tunnel    Host or path → TunnelContext, or 404 unknown / 503 offline
@@ -65,11 +65,14 @@ pub(super) fn ingress(
         .layer(ResolveTunnelLayer::new(registry))
         .layer(StripPathPrefixLayer)
         .service(server_layers.wrap(HttpService::new(tunnels)));
-    // Without observers, no box between the top steps and the rest.
+    // The observers outermost: each is one box around the rest (a box per request for its
+    // future, and an allocation per request when hyper's connection clones the service), so
+    // none goes between the top steps and the rest.
+    let service = top(answered);
     if observers.is_empty() {
-        top(answered)
+        service
     } else {
-        top(observers.wrap(IngressService::new(answered)))
+        observers.wrap(service)
     }
 }
 
@@ -84,8 +87,8 @@ where
         // First: a visitor must not be able to name, in `Connection`, a header that a later
         // step or policy adds, and have it removed.
         .layer(HopByHopLayer)
-        // Outside the rescue step, so that its error responses carry the id too, and outside
-        // the observers, so that they see it; neither request-id layer can fail.
+        // Outside the rescue step, so that its error responses carry the id too; neither
+        // request-id layer can fail. The observers see the id on the response.
         .layer(SetRequestHeaderLayer::if_not_present(
             REQUEST_ID, RequestIds,
         ))
