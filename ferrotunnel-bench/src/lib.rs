@@ -27,6 +27,7 @@ mod local_service;
 mod machine;
 mod memory;
 mod options;
+mod otlp_sink;
 mod peers;
 mod report;
 mod route;

@@ -41,8 +41,8 @@ pub struct Report {
     pub plan: Vec<String>,
     /// The tunnels compared: `ferrotunnel` first, then `ferrotunnel+policy` (the same with a
     /// policy stack on), `ferrotunnel+dashboard` (the same with the dashboard on and watched),
-    /// `ferrotunnel+metrics` (the same with Prometheus metrics on), then any peer found on
-    /// `PATH`.
+    /// `ferrotunnel+metrics` (the same with Prometheus metrics on), `ferrotunnel+traces` (the
+    /// same with traces exported over OTLP, metrics off), then any peer found on `PATH`.
     pub tunnels: Vec<String>,
     pub rows: Vec<Row>,
     /// Every run's values and anything worth knowing, printed below the table.

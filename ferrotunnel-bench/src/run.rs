@@ -3,7 +3,8 @@
 //! 1. the local service, then a `ferrotunnel server` and `client` with default settings, the
 //!    same with a policy stack switched on by flags ([`POLICY_FLAGS`]), the same with the
 //!    dashboard on (and its event stream read throughout), the same with Prometheus metrics on
-//!    (server and client, [`METRICS_FLAGS`]), and any peer tunnel; their idle memory;
+//!    (server and client, [`METRICS_FLAGS`]), the same with OpenTelemetry traces exported to an
+//!    OTLP sink in this process ([`OtlpSink`]), and any peer tunnel; their idle memory;
 //! 2. the traffic figures over every route ([`traffic`]); memory after that load;
 //! 3. start-up time of a client (and of the local service, for comparison);
 //! 4. a fresh server with many tunnels, then a fresh server and client holding many streams.
@@ -17,6 +18,7 @@ use crate::{
     machine::Machine,
     memory,
     options::Options,
+    otlp_sink::OtlpSink,
     peers,
     report::Report,
     route::Route,
@@ -76,6 +78,11 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     let (mut metrics_server, metrics) = TunnelServer::start_with_metrics(bin, &metrics_flags)?;
     let mut metrics_client =
         TunnelClient::start(bin, &metrics_server, local.addr, TUNNEL, &metrics_flags)?;
+    let sink = OtlpSink::start(&runtime)?;
+    let traces_flags = vec!["--otlp-endpoint".to_owned(), sink.url()];
+    let mut traces_server = TunnelServer::start(bin, &traces_flags)?;
+    let mut traces_client =
+        TunnelClient::start(bin, &traces_server, local.addr, TUNNEL, &traces_flags)?;
     let mut routes = vec![
         Route {
             name: "direct".into(),
@@ -108,6 +115,12 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
             target: metrics_server.target(TUNNEL),
             server_pid: Some(metrics_server.process.pid()),
             client_pid: Some(metrics_client.process.pid()),
+        },
+        Route {
+            name: "ferrotunnel+traces".into(),
+            target: traces_server.target(TUNNEL),
+            server_pid: Some(traces_server.process.pid()),
+            client_pid: Some(traces_client.process.pid()),
         },
     ];
     let found = if options.peers {
@@ -148,11 +161,26 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
         &mut dashboard_client.process,
         &mut metrics_server.process,
         &mut metrics_client.process,
+        &mut traces_server.process,
+        &mut traces_client.process,
     ] {
         process.check_alive()?;
     }
     let after_load = memory_of(&routes)?;
     drop(found);
+    // The batch exporters send every 5 s: a full run's traffic lasts longer than that, a
+    // quick run's may not.
+    let (exports, exported_bytes) = sink.received();
+    anyhow::ensure!(
+        exports > 0 || options.quick,
+        "the traces column's processes exported no span to the OTLP sink"
+    );
+    progress(&format!(
+        "the traces column exported {exports} batches ({exported_bytes} bytes) during the load"
+    ));
+    drop(traces_client);
+    drop(traces_server);
+    drop(sink);
     drop(metrics_client);
     drop(metrics_server);
     drop(dashboard_client);
