@@ -362,8 +362,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Puts a `tower` layer in the observe step: it sees every visitor's request, before its
-    /// tunnel is resolved, and the final response, errors already turned into responses (404
+    /// Puts a `tower` layer in the observe step, the outermost: it sees every visitor's request
+    /// as the visitor sent it (before the hop-by-hop step, the request id and the tunnel's
+    /// resolution; the response carries the `x-request-id`), and the final response, errors already turned into responses (404
     /// for an unknown tunnel, 502 for a dead local service, a layer's 429, …). For metrics and
     /// traces; its service cannot fail (`Error = Infallible`), so it cannot change what the
     /// visitor gets by failing. Put a [`ResolvedTunnel`] in the request's extensions to learn
