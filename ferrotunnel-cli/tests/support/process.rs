@@ -33,7 +33,11 @@ impl Running {
         command
             .args(args)
             .env_remove("FERROTUNNEL_TOKEN")
-            .env("RUST_LOG", "info")
+            // `TEST_CHILD_LOG=debug cargo test …` to see what the children log at debug.
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_CHILD_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
