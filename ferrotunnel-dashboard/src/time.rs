@@ -15,18 +15,35 @@ pub(crate) fn rfc3339_millis(at: SystemTime) -> String {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rfc3339Millis(pub(crate) SystemTime);
 
-impl fmt::Display for Rfc3339Millis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Rfc3339Millis {
+    /// The 24 characters, digit by digit: the event stream writes one per exchange, and the
+    /// formatting machinery cost more than the rest of the event.
+    pub(crate) fn ascii(self) -> [u8; 24] {
         let since = self.0.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         let ((year, month, day), secs_of_day) = civil(since.as_secs());
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-            secs_of_day / 3600,
-            secs_of_day / 60 % 60,
-            secs_of_day % 60,
-            since.subsec_millis()
-        )
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: u64| {
+            for i in (at..at + width).rev() {
+                text[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year.min(9999));
+        put(5, 2, month);
+        put(8, 2, day);
+        put(11, 2, secs_of_day / 3600);
+        put(14, 2, secs_of_day / 60 % 60);
+        put(17, 2, secs_of_day % 60);
+        put(20, 3, u64::from(since.subsec_millis()));
+        text
+    }
+}
+
+impl fmt::Display for Rfc3339Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.ascii();
+        // Digits and ASCII punctuation only.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 

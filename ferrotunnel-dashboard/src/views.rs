@@ -10,6 +10,8 @@ use std::{fmt, net::SocketAddr};
 
 use crate::time::{Rfc3339Millis, millis};
 
+mod json;
+
 /// A list item, and the data of the `exchange_started` / `exchange_finished` events. It
 /// borrows from its exchange: the event stream writes one per exchange event, so building it
 /// allocates nothing.

@@ -223,7 +223,12 @@ impl Batch {
             } else {
                 "exchange_finished"
             };
-            write_event(&mut self.text, name, &ExchangeSummary::new(&exchange));
+            let text = &mut self.text;
+            text.extend_from_slice(b"event: ");
+            text.extend_from_slice(name.as_bytes());
+            text.extend_from_slice(b"\ndata: ");
+            ExchangeSummary::new(&exchange).write_json(text);
+            text.extend_from_slice(b"\n\n");
         }
         self.exchanges.clear();
     }

@@ -9,9 +9,10 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
-/// The trace context the headers carry (`traceparent`, `tracestate`), or an empty context.
+/// The trace context the headers carry (`traceparent`, `tracestate`), or an empty context:
+/// never the thread's current one, which belongs to whatever else ran there.
 pub(super) fn extract(headers: &HeaderMap) -> Context {
-    TraceContextPropagator::new().extract(&Headers(headers))
+    TraceContextPropagator::new().extract_with_context(&Context::new(), &Headers(headers))
 }
 
 /// Writes `context`'s span as `traceparent` and `tracestate`, replacing what was there; writes
