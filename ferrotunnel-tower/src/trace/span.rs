@@ -22,7 +22,8 @@ pub(super) enum Hop {
 
 impl Hop {
     /// A new span for `request` on this hop, with every attribute known before the response.
-    /// Its parent is the caller's to set.
+    /// A forward span is `parent`'s child; the others are roots until the caller sets their
+    /// parent from the headers.
     pub(super) fn span<B>(self, request: &Request<B>, parent: Option<&Span>) -> Span {
         let method = standard_method(request.method());
         let path = request.uri().path();

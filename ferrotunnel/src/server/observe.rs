@@ -3,9 +3,10 @@
 //! with [`ServerBuilder::observe_layer`](super::ServerBuilder::observe_layer). Metrics and
 //! traces go here.
 //!
-//! They run before the tunnel is resolved, so a request's [`TunnelContext`] is not theirs to
-//! read; an observer that wants the tunnel puts a [`ResolvedTunnel`] in the request's
-//! extensions, and the resolve step fills it in.
+//! They run first, on the request as the visitor sent it (before the hop-by-hop step and the
+//! request id, which the response carries back) and before the tunnel is resolved, so a
+//! request's [`TunnelContext`] is not theirs to read; an observer that wants the tunnel takes
+//! the request's [`ResolvedTunnel`] slot, and the resolve step fills it in.
 //!
 //! [`TunnelContext`]: super::TunnelContext
 
