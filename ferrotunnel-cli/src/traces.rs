@@ -100,7 +100,11 @@ impl Traces {
             .build()
             .map_err(|err| unusable(err.to_string()))?;
         let mut resource = Resource::builder();
-        if env("OTEL_SERVICE_NAME").is_none() {
+        // The user's name wins, from either variable the SDK reads it from.
+        let named = env("OTEL_SERVICE_NAME").is_some()
+            || env("OTEL_RESOURCE_ATTRIBUTES")
+                .is_some_and(|attributes| attributes.contains("service.name="));
+        if !named {
             resource = resource.with_service_name(service);
         }
         let provider = SdkTracerProvider::builder()

@@ -172,7 +172,11 @@ async fn one_trace_runs_from_the_visitor_through_server_and_client_into_the_loca
     let collector = Collector::start();
     let endpoint = collector.url();
     let local = local_service().await;
-    let (server, server_url, ingress) = start_server_with_env(&["--otlp-endpoint", &endpoint], &[]);
+    // The server named by the standard variable; the client by its default name.
+    let (server, server_url, ingress) = start_server_with_env(
+        &["--otlp-endpoint", &endpoint],
+        &[("OTEL_SERVICE_NAME", "edge-server")],
+    );
     let client = start_client(&server_url, local, "app", &["--otlp-endpoint", &endpoint]);
     let host = format!("app.localhost:{}", ingress.port());
 
@@ -194,7 +198,7 @@ async fn one_trace_runs_from_the_visitor_through_server_and_client_into_the_loca
     let spans = collector.spans();
 
     // The visitor's trace, continued: its span is the ingress span's parent.
-    let ingress_span = span_of(&spans, "ferrotunnel-server", "GET", VISITOR_TRACE);
+    let ingress_span = span_of(&spans, "edge-server", "GET", VISITOR_TRACE);
     assert_eq!(ingress_span.parent_span_id, VISITOR_SPAN);
     assert_eq!(ingress_span.kind, SpanKind::Server as i32);
     assert_eq!(ingress_span.text("http.request.method"), Some("GET"));
@@ -207,7 +211,7 @@ async fn one_trace_runs_from_the_visitor_through_server_and_client_into_the_loca
         ingress_span.attribute("http.response.status_code"),
         Some(&Value::IntValue(200))
     );
-    let forward = span_of(&spans, "ferrotunnel-server", "forward", VISITOR_TRACE);
+    let forward = span_of(&spans, "edge-server", "forward", VISITOR_TRACE);
     assert_eq!(forward.parent_span_id, ingress_span.span_id);
     assert_eq!(forward.kind, SpanKind::Client as i32);
     assert_eq!(forward.text("ferrotunnel.tunnel"), Some("app"));
@@ -234,14 +238,14 @@ async fn one_trace_runs_from_the_visitor_through_server_and_client_into_the_loca
     let fresh_parent = header_seen(&fresh.body, "traceparent").expect("a traceparent");
     let trace = fresh_parent.split('-').nth(1).expect("a trace id");
     assert_ne!(trace, VISITOR_TRACE);
-    let root = span_of(&spans, "ferrotunnel-server", "GET", trace);
+    let root = span_of(&spans, "edge-server", "GET", trace);
     assert_eq!(root.parent_span_id, "", "a root span");
     assert_eq!(
         root.text("ferrotunnel.request_id"),
         fresh.headers["x-request-id"].to_str().ok(),
         "the id the ingress gave the request, as the dashboard shows it"
     );
-    let forward = span_of(&spans, "ferrotunnel-server", "forward", trace);
+    let forward = span_of(&spans, "edge-server", "forward", trace);
     assert_eq!(forward.parent_span_id, root.span_id);
     let local_call = span_of(&spans, "ferrotunnel-client", "local", trace);
     assert_eq!(local_call.parent_span_id, forward.span_id);
