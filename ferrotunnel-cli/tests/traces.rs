@@ -8,7 +8,6 @@ use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
     thread,
-    time::Instant,
 };
 
 use axum::{Router, body::Bytes, extract::State, routing::post};
@@ -20,7 +19,7 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message as _;
 use support::{
-    process::{Running, WAIT, start_client, start_server_with_env},
+    process::{Running, start_client, start_server_with_env},
     visitor::{get, local_service},
 };
 
@@ -256,19 +255,6 @@ async fn one_trace_runs_from_the_visitor_through_server_and_client_into_the_loca
     assert_eq!(header_seen(&fresh.body, "tracestate"), None);
 }
 
-/// Waits, a bounded time, until `process` has written `text` on stderr.
-fn wait_for_stderr(process: &Running, text: &str) {
-    let deadline = Instant::now() + WAIT;
-    while !process.stderr().contains(text) {
-        assert!(
-            Instant::now() < deadline,
-            "no `{text}` on stderr: {}",
-            process.stderr()
-        );
-        thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
 #[tokio::test]
 async fn a_collector_that_is_down_or_a_wrong_url_costs_one_warning_and_no_request() {
     // A port nothing listens on: every export is refused.
@@ -295,7 +281,7 @@ async fn a_collector_that_is_down_or_a_wrong_url_costs_one_warning_and_no_reques
             assert_eq!(answer.status, StatusCode::OK, "round {round}: {answer:?}");
             assert_eq!(answer.body, "hello from the local service");
         }
-        wait_for_stderr(&server, "cannot export traces");
+        server.wait_for_stderr("cannot export traces");
     }
     let (client, server) = stop(client, server);
 

@@ -4,7 +4,7 @@ use std::{
     io::{BufRead as _, BufReader},
     net::SocketAddr,
     process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, Condvar, Mutex, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -21,7 +21,8 @@ pub struct Running {
     child: Child,
     stdout: mpsc::Receiver<String>,
     pub seen: Vec<String>,
-    stderr: Arc<Mutex<String>>,
+    /// What the child wrote on stderr so far, and a signal for each line added.
+    stderr: Arc<(Mutex<String>, Condvar)>,
     /// Ends when the child's stderr closes, so joining it means `stderr` is complete.
     stderr_reader: Option<thread::JoinHandle<()>>,
     exited: Option<ExitStatus>,
@@ -56,14 +57,16 @@ impl Running {
             }
         });
         // Drained continuously, or a chatty child would block on a full pipe.
-        let kept = Arc::new(Mutex::new(String::new()));
+        let kept = Arc::new((Mutex::new(String::new()), Condvar::new()));
         let sink = kept.clone();
         let stderr_reader = thread::spawn(move || {
+            let (text, added) = &*sink;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                let mut kept = sink.lock().expect("stderr buffer");
+                let mut kept = text.lock().expect("stderr buffer");
                 kept.push_str(&line);
                 kept.push('\n');
+                added.notify_all();
             }
         });
         Self {
@@ -132,7 +135,23 @@ impl Running {
     }
 
     pub fn stderr(&self) -> String {
-        self.stderr.lock().expect("stderr buffer").clone()
+        self.stderr.0.lock().expect("stderr buffer").clone()
+    }
+
+    /// Waits until the child has written `text` on stderr, woken by each line it writes;
+    /// fails after [`WAIT`].
+    pub fn wait_for_stderr(&self, text: &str) {
+        let (kept, added) = &*self.stderr;
+        let guard = kept.lock().expect("stderr buffer");
+        let (guard, timeout) = added
+            .wait_timeout_while(guard, WAIT, |kept| !kept.contains(text))
+            .expect("stderr buffer");
+        assert!(
+            !timeout.timed_out(),
+            "{}: no `{text}` on stderr within {WAIT:?}:\n{}",
+            self.name,
+            *guard
+        );
     }
 
     pub fn printed(&self, line: &str) -> bool {
