@@ -19,6 +19,9 @@
 //!   which builds them into each tunnel's own stack on a server.
 //! - **[`capture`]**: the traffic inspector's recorder, a layer that records every exchange
 //!   (heads, body prefixes, timings, outcome) into a bounded store and publishes events.
+//! - **[`metrics`]** and **[`trace`]**: Prometheus metrics of every request, and OpenTelemetry
+//!   spans that carry the visitor's trace across the tunnel, for the server's observe and
+//!   forward steps and a client's HTTP path.
 //! - [`ServiceBuilderExt`] and [`ServerBuilderExt`], so that each is one method call away.
 //!
 //! ```

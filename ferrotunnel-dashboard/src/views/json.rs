@@ -32,10 +32,7 @@ impl ExchangeSummary<'_> {
         out.extend_from_slice(b",\"http_version\":");
         string(out, self.http_version);
         out.extend_from_slice(b",\"status\":");
-        match self.status {
-            Some(status) => number(out, u64::from(status)),
-            None => out.extend_from_slice(b"null"),
-        }
+        optional_number(out, self.status.map(u64::from));
         out.extend_from_slice(b",\"started_at\":\"");
         out.extend_from_slice(&self.started_at.ascii());
         out.extend_from_slice(b"\",\"duration_ms\":");
@@ -51,10 +48,7 @@ impl ExchangeSummary<'_> {
         out.extend_from_slice(b",\"error\":");
         optional_string(out, self.error);
         out.extend_from_slice(b",\"replay_of\":");
-        match self.replay_of {
-            Some(id) => number(out, id),
-            None => out.extend_from_slice(b"null"),
-        }
+        optional_number(out, self.replay_of);
         out.extend_from_slice(b",\"request_content_type\":");
         optional_string(out, self.request_content_type);
         out.extend_from_slice(b",\"response_content_type\":");
@@ -98,6 +92,13 @@ fn number(out: &mut Vec<u8>, mut value: u64) {
         }
     }
     out.extend_from_slice(&digits[at..]);
+}
+
+fn optional_number(out: &mut Vec<u8>, value: Option<u64>) {
+    match value {
+        Some(value) => number(out, value),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// A float as serde_json writes it (shortest round-trip form; `null` for none or non-finite).

@@ -364,12 +364,12 @@ impl ServerBuilder {
 
     /// Puts a `tower` layer in the observe step, the outermost: it sees every visitor's request
     /// as the visitor sent it (before the hop-by-hop step, the request id and the tunnel's
-    /// resolution; the response carries the `x-request-id`), and the final response, errors already turned into responses (404
-    /// for an unknown tunnel, 502 for a dead local service, a layer's 429, …). For metrics and
-    /// traces; its service cannot fail (`Error = Infallible`), so it cannot change what the
-    /// visitor gets by failing. Put a [`ResolvedTunnel`] in the request's extensions to learn
-    /// which tunnel the request was for. Layers run in the order they are added, the first
-    /// outermost.
+    /// resolution; the response carries the `x-request-id`), and the final response, errors
+    /// already turned into responses (404 for an unknown tunnel, 502 for a dead local service,
+    /// a layer's 429, …). For metrics and traces; its service cannot fail (`Error =
+    /// Infallible`), so it cannot change what the visitor gets by failing. Take the request's
+    /// [`ResolvedTunnel::of`] slot to learn which tunnel the request was for. Layers run in the
+    /// order they are added, the first outermost.
     pub fn observe_layer<L, S, B>(mut self, layer: L) -> Self
     where
         L: tower::Layer<IngressService, Service = S> + Send + Sync + 'static,

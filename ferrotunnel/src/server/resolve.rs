@@ -71,16 +71,16 @@ where
 
     fn call(&mut self, mut request: Request<TunnelBody>) -> Self::Future {
         if let Some(RouteTo(name)) = request.extensions_mut().remove::<RouteTo>() {
-            let lookup = self.registry.lookup(&name);
-            if !matches!(lookup, Lookup::Unknown) {
-                ResolvedTunnel::record(&request, || Resolution::Tunnel(name.as_str().into()));
-            }
-            return match lookup {
+            return match self.registry.lookup(&name) {
                 Lookup::Live(tunnel) => {
+                    record_live(&request, &tunnel);
                     request.extensions_mut().insert::<TunnelContext>(tunnel);
                     ResponseFuture::Inner(self.inner.call(request))
                 }
-                Lookup::Offline => ResponseFuture::Refused(Some(Error::TunnelOffline { name })),
+                Lookup::Offline => {
+                    record_offline(&request, &name);
+                    ResponseFuture::Refused(Some(Error::TunnelOffline { name }))
+                }
                 Lookup::Unknown => ResponseFuture::Refused(Some(Error::UnknownTunnel {
                     host: request_host(&request).to_owned(),
                     name: Some(name),
@@ -97,7 +97,7 @@ where
         let tunnel = match self.registry.lookup(&name) {
             Lookup::Live(tunnel) => tunnel,
             Lookup::Offline => {
-                ResolvedTunnel::record(&request, || Resolution::Tunnel(name.as_str().into()));
+                record_offline(&request, &name);
                 return ResponseFuture::Refused(Some(Error::TunnelOffline { name }));
             }
             Lookup::Unknown => {
@@ -107,9 +107,7 @@ where
                 return ResponseFuture::Refused(Some(Error::UnknownTunnel { host, name }));
             }
         };
-        ResolvedTunnel::record(&request, || {
-            Resolution::Tunnel(tunnel.name_shared().clone())
-        });
+        record_live(&request, &tunnel);
         let extensions = request.extensions_mut();
         extensions.insert::<TunnelContext>(tunnel);
         if let Some(len) = prefix_len {
@@ -117,6 +115,16 @@ where
         }
         ResponseFuture::Inner(self.inner.call(request))
     }
+}
+
+/// Tells the observers the request went to `tunnel` (sharing its name: no allocation).
+fn record_live<B>(request: &Request<B>, tunnel: &TunnelContext) {
+    ResolvedTunnel::record(request, || Resolution::Tunnel(tunnel.name_shared().clone()));
+}
+
+/// Tells the observers the request was for offline tunnel `name` (answered 503).
+fn record_offline<B>(request: &Request<B>, name: &str) {
+    ResolvedTunnel::record(request, || Resolution::Tunnel(name.into()));
 }
 
 /// The future of [`ResolveTunnel`]: the inner call, or the refusal.
