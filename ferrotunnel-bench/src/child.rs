@@ -20,8 +20,9 @@ use anyhow::{Context as _, bail};
 
 /// Stderr lines kept for error messages.
 const STDERR_TAIL: usize = 40;
-/// Lines of either stream kept for [`ChildProcess::wait_for_text`]; later ones are dropped
-/// until some are read, so a chatty child cannot grow the harness.
+/// Lines kept for [`ChildProcess::value_of`] (stdout) and [`ChildProcess::wait_for_text`]
+/// (either stream); later ones are dropped until some are read, so a child that logs every
+/// request cannot grow the harness.
 const ANY_LINES: usize = 4096;
 
 /// A running child process.
@@ -56,14 +57,14 @@ impl ChildProcess {
         let stdout = child.stdout.take().context("stdout is not piped")?;
         let stderr = child.stderr.take().context("stderr is not piped")?;
 
-        let (sender, lines) = mpsc::channel();
+        let (sender, lines) = mpsc::sync_channel(ANY_LINES);
         let (any_sender, any_lines) = mpsc::sync_channel(ANY_LINES);
         let any_stdout = any_sender.clone();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let _ = any_stdout.try_send(line.clone());
-                if sender.send(line).is_err() {
+                if let Err(mpsc::TrySendError::Disconnected(_)) = sender.try_send(line) {
                     break;
                 }
             }
@@ -105,16 +106,22 @@ impl ChildProcess {
 
     /// Reads stdout until a line `label  value` and returns the value, or fails after `wait`
     /// or when the process exits first.
+    /// A line already read counts, so labels may be asked for in any order.
     pub(crate) fn value_of(&mut self, label: &str, wait: Duration) -> anyhow::Result<String> {
+        let labelled = |line: &str| {
+            line.strip_prefix(label)
+                .filter(|rest| rest.starts_with("  "))
+                .map(|rest| rest.trim().to_owned())
+        };
+        if let Some(value) = self.seen.iter().find_map(|line| labelled(line)) {
+            return Ok(value);
+        }
         let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    let value = line
-                        .strip_prefix(label)
-                        .filter(|rest| rest.starts_with("  "))
-                        .map(|rest| rest.trim().to_owned());
+                    let value = labelled(&line);
                     self.seen.push(line);
                     if let Some(value) = value {
                         return Ok(value);

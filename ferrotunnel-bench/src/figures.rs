@@ -81,6 +81,11 @@ impl Figures<'_> {
             Compare::Alone,
             |t| &t.client_cpu,
         );
+        traffic_row(
+            "server + client CPU per request (µs)".into(),
+            Compare::Alone,
+            |t| &t.tunnel_cpu,
+        );
         let size = mib_label(o.download_bytes);
         traffic_row(
             format!("download {size}, 1 stream (MiB/s)"),

@@ -1,7 +1,7 @@
 //! How big a run is: the full benchmark, or `--quick` (the same figures with small sizes and
 //! one run, to prove the harness works end to end).
 //!
-//! Arguments: `--quick`, `--runs N`, `--no-peers`. Anything else is ignored with a note on
+//! Arguments: `--quick`, `--runs N`, `--no-peers`, `--feature-columns`. Anything else is ignored with a note on
 //! stderr, because cargo passes its own (`--bench` to benchmarks).
 
 use std::time::Duration;
@@ -14,8 +14,13 @@ pub struct Options {
     pub quick: bool,
     /// Measured runs per figure; the report gives the median.
     pub runs: usize,
-    /// Compare with `rathole` and `bore` when they are on `PATH`.
+    /// Compare with `rathole` and `bore` when they are on `PATH`, and with the published
+    /// ferrotunnel 1.5 when `FERROTUNNEL_1_5_BIN` names its binary.
     pub peers: bool,
+    /// A column for each layer alone (policy, dashboard, metrics, traces) besides the one with
+    /// them all on: always in the quick run, which proves each works; on request in the full
+    /// run, where every column costs about a minute and a half.
+    pub feature_columns: bool,
 
     /// Latency: requests per second, open loop.
     pub latency_rate: u32,
@@ -53,6 +58,7 @@ impl Options {
             quick: false,
             runs: 3,
             peers: true,
+            feature_columns: false,
             latency_rate: 1000,
             latency_connections: 8,
             latency_warmup: Duration::from_secs(2),
@@ -76,6 +82,7 @@ impl Options {
         Self {
             quick: true,
             runs: 1,
+            feature_columns: true,
             latency_warmup: Duration::from_millis(200),
             latency_duration: Duration::from_secs(1),
             rate_warmup: Duration::from_millis(200),
@@ -103,6 +110,7 @@ impl Options {
                 // `--bench` is what cargo passes to every benchmark.
                 "--quick" | "--bench" => {}
                 "--no-peers" => options.peers = false,
+                "--feature-columns" => options.feature_columns = true,
                 "--runs" => {
                     let n = args.next().context("--runs needs a number")?;
                     options.runs = n

@@ -12,6 +12,12 @@
 //! - `bore server` always listens for clients on port 7835 (its protocol's constant), so bore is
 //!   skipped when that port is taken; visitor ports are picked by the server and read back from
 //!   the client's `listening at` log line.
+//! - The published **ferrotunnel 1.5** (`cargo install ferrotunnel-cli --version 1.5.2 --root
+//!   DIR`) is an HTTP-aware tunnel like this one. Its binary is also called `ferrotunnel`, so
+//!   it is found through [`FERROTUNNEL_1_5_ENV`], not `PATH`. Its server takes its addresses
+//!   from flags (free ports picked as for rathole) and its token from a file; visitors name the
+//!   tunnel in `Host` and send the token in `X-Tunnel-Token`. Ready when its client logs the
+//!   handshake, which the server answers only after registering the tunnel.
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -21,8 +27,12 @@ use std::{
 };
 
 use anyhow::Context as _;
+use http::HeaderName;
 
 use crate::{child::ChildProcess, load::Target, route::Route, traffic::progress};
+
+/// The environment variable that names the published ferrotunnel 1.5's binary.
+pub(crate) const FERROTUNNEL_1_5_ENV: &str = "FERROTUNNEL_1_5_BIN";
 
 /// How long a peer may take to become ready.
 const READY_WAIT: Duration = Duration::from_secs(20);
@@ -51,7 +61,53 @@ pub(crate) fn start_all(local: SocketAddr) -> Vec<Peer> {
             Err(err) => progress(&format!("bore is installed but did not start: {err:#}")),
         }
     }
+    if let Some(bin) = std::env::var_os(FERROTUNNEL_1_5_ENV).map(PathBuf::from) {
+        match ferrotunnel_1_5(&bin, local) {
+            Ok(peer) => peers.push(peer),
+            Err(err) => progress(&format!(
+                "{FERROTUNNEL_1_5_ENV} names {bin:?}, which did not start: {err:#}"
+            )),
+        }
+    }
     peers
+}
+
+fn ferrotunnel_1_5(bin: &Path, local: SocketAddr) -> anyhow::Result<Peer> {
+    const TUNNEL: &str = "bench";
+    let scratch = Scratch::new("ferrotunnel-1.5")?;
+    let token_file = scratch.write("token", TOKEN)?;
+    let control = free_port()?;
+    let visitors = free_port()?;
+    let mut server = Command::new(bin);
+    server
+        .args(["server", "--bind", &control.to_string()])
+        .args(["--http-bind", &visitors.to_string()])
+        .arg("--token-file")
+        .arg(&token_file)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    let mut server = ChildProcess::spawn("ferrotunnel 1.5 server", server)?;
+    server.wait_for_text(&format!("HTTP Ingress listening on {visitors}"), READY_WAIT)?;
+    let mut client = Command::new(bin);
+    client
+        .args(["client", "--server", &control.to_string(), "--token", TOKEN])
+        .args(["--local-addr", &local.to_string(), "--tunnel-id", TUNNEL])
+        .arg("--no-dashboard")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    let mut client = ChildProcess::spawn("ferrotunnel 1.5 client", client)?;
+    client.wait_for_text("Handshake successful", READY_WAIT)?;
+    Ok(Peer {
+        route: Route {
+            name: "ferrotunnel-1.5".into(),
+            target: Target::new(visitors, TUNNEL)
+                .with_header(HeaderName::from_static("x-tunnel-token"), TOKEN),
+            server_pid: Some(server.pid()),
+            client_pid: Some(client.pid()),
+        },
+        _processes: vec![server, client],
+        _scratch: Some(scratch),
+    })
 }
 
 fn rathole(bin: &Path, local: SocketAddr) -> anyhow::Result<Peer> {

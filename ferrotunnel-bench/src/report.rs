@@ -39,11 +39,14 @@ pub struct Report {
     pub machine: Vec<String>,
     /// How the run was shaped (sizes, runs), printed above the table.
     pub plan: Vec<String>,
-    /// The tunnels compared: `ferrotunnel` first, then `ferrotunnel+policy` (the same with a
-    /// policy stack on), `ferrotunnel+dashboard` (the same with the dashboard on and watched),
-    /// `ferrotunnel+metrics` (the same with Prometheus metrics on), `ferrotunnel+traces` (the
-    /// same with traces exported over OTLP, metrics off), then any peer found on `PATH`.
+    /// The tunnels compared: `ferrotunnel` first, then `ferrotunnel+layers` (the same with
+    /// auth, a rate limit, metrics and the watched dashboard on), with `--feature-columns`
+    /// one column per layer alone (`+policy`, `+dashboard`, `+metrics`, `+traces`), then any
+    /// peer found (`rathole`, `bore`, `ferrotunnel-1.5`).
     pub tunnels: Vec<String>,
+    /// How many of [`tunnels`](Self::tunnels), from the first, are ferrotunnel's own columns;
+    /// the rest are peers, whose failures are shown but are theirs to answer for.
+    pub ours: usize,
     pub rows: Vec<Row>,
     /// Every run's values and anything worth knowing, printed below the table.
     pub details: Vec<String>,
@@ -81,7 +84,8 @@ impl Report {
                     _ => {}
                 }
             }
-            for (tunnel, value) in self.tunnels.iter().zip(&row.through).skip(1) {
+            let ours = self.tunnels.iter().zip(&row.through).take(self.ours);
+            for (tunnel, value) in ours.skip(1) {
                 if row.compare == Compare::Errors && value.is_some_and(|v| v != 0.0) {
                     problems.push(format!("{}: {tunnel} had errors", row.figure));
                 }
@@ -195,6 +199,7 @@ mod tests {
     fn report() -> Report {
         Report {
             tunnels: vec!["ferrotunnel".into()],
+            ours: 1,
             rows: vec![
                 Row {
                     figure: "latency p50 (ms)".into(),

@@ -1,20 +1,25 @@
 //! One whole run, in the order the figures are taken, and the report built from it.
 //!
-//! 1. the local service, then a `ferrotunnel server` and `client` with default settings, the
-//!    same with a policy stack switched on by flags ([`POLICY_FLAGS`]), the same with the
-//!    dashboard on (and its event stream read throughout), the same with Prometheus metrics on
-//!    (server and client, [`METRICS_FLAGS`]), the same with OpenTelemetry traces exported to an
-//!    OTLP sink in this process ([`OtlpSink`]), and any peer tunnel; their idle memory;
+//! 1. the local service, then the tunnels compared, each a `ferrotunnel server` and `client`:
+//!    `ferrotunnel` with default settings, and `ferrotunnel+layers` with the layers a user
+//!    switches on ([`LAYERS_FLAGS`]: Basic auth, a rate limit, Prometheus metrics, and the
+//!    dashboard, whose event stream is read throughout). With `--feature-columns`, one column
+//!    per feature as well: a policy stack alone ([`POLICY_FLAGS`]), the dashboard alone,
+//!    metrics alone ([`METRICS_FLAGS`]), and OpenTelemetry traces exported to an OTLP sink in
+//!    this process ([`OtlpSink`]). Then any peer tunnel ([`peers`]); their idle memory;
+//!    With `FERROTUNNEL_BENCH_BASELINE=PATH`, another binary's plain column beside this one's.
 //! 2. the traffic figures over every route ([`traffic`]); memory after that load;
 //! 3. start-up time of a client (and of the local service, for comparison);
 //! 4. a fresh server with many tunnels, then a fresh server and client holding many streams.
 
-use std::path::Path;
+use std::{net::SocketAddr, path::Path};
 
 use anyhow::Context as _;
+use http::header::AUTHORIZATION;
 
 use crate::{
     figures::{Figures, Memory, RouteMemory},
+    load::Target,
     machine::Machine,
     memory,
     options::Options,
@@ -29,13 +34,29 @@ use crate::{
     watcher::EventWatcher,
 };
 
+/// The environment variable that names another `ferrotunnel` binary (an earlier build) to run
+/// beside this one with default settings, as the `baseline` column: an A/B of a change in one
+/// run, on the same noise.
+const BASELINE_ENV: &str = "FERROTUNNEL_BENCH_BASELINE";
+
 /// The tunnel every traffic figure goes through.
 const TUNNEL: &str = "bench";
 
-/// The policy of the `ferrotunnel+policy` column, as a user switches it on: every visitor
-/// authenticates, is rate-limited (above what the load reaches: it measures the cost, not the
-/// limit), passes an IP filter, gets a header added and a circuit breaker watching; the request
-/// id is always on.
+/// The `ferrotunnel+layers` column's server flags besides `--dashboard`: what a user switches
+/// on in front of a real service. Every visitor authenticates and is rate-limited (above what
+/// the load reaches: the column measures the layers' cost, not the limit), and metrics are
+/// recorded and served; the request id is always on. Its client records metrics too.
+const LAYERS_FLAGS: [&str; 6] = [
+    "--basic-auth",
+    "bench:bench-password",
+    "--rate-limit",
+    "1000000/s",
+    "--metrics",
+    "127.0.0.1:0",
+];
+
+/// The policy of the `ferrotunnel+policy` column: every visitor authenticates, is
+/// rate-limited, passes an IP filter, gets a header added and a circuit breaker watching.
 const POLICY_FLAGS: [&str; 10] = [
     "--basic-auth",
     "bench:bench-password",
@@ -53,8 +74,120 @@ const POLICY_FLAGS: [&str; 10] = [
 /// tracing off.
 const METRICS_FLAGS: [&str; 2] = ["--metrics", "127.0.0.1:0"];
 
-/// `bench:bench-password`, as the visitors of the policy column send it.
-const POLICY_AUTHORIZATION: &str = "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ=";
+/// `bench:bench-password`, as the visitors of the columns with Basic auth send it.
+const BASIC_AUTHORIZATION: &str = "Basic YmVuY2g6YmVuY2gtcGFzc3dvcmQ=";
+
+/// One `ferrotunnel` column: its server and client, and what its visitors send.
+struct Column {
+    name: &'static str,
+    server: TunnelServer,
+    client: TunnelClient,
+    target: Target,
+}
+
+impl Column {
+    /// Starts a server with `server_flags` and a client with `client_flags` for `local`.
+    fn start(
+        name: &'static str,
+        bin: &Path,
+        local: SocketAddr,
+        server_flags: &[&str],
+        client_flags: &[&str],
+    ) -> anyhow::Result<Self> {
+        let owned = |flags: &[&str]| flags.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>();
+        let server = TunnelServer::start(bin, &owned(server_flags))?;
+        let client = TunnelClient::start(bin, &server, local, TUNNEL, &owned(client_flags))?;
+        let target = server.target(TUNNEL);
+        Ok(Self {
+            name,
+            server,
+            client,
+            target,
+        })
+    }
+
+    fn route(&self) -> Route {
+        Route {
+            name: self.name.into(),
+            target: self.target.clone(),
+            server_pid: Some(self.server.process.pid()),
+            client_pid: Some(self.client.process.pid()),
+        }
+    }
+}
+
+/// What the run checks after the traffic: the dashboards read all along sent events, and the
+/// metrics servers counted requests.
+#[derive(Default)]
+struct Observers {
+    dashboards: Vec<SocketAddr>,
+    metrics: Vec<(&'static str, Target)>,
+}
+
+/// The columns with layers on: everything a user would switch on together, and with
+/// `--feature-columns` each feature alone.
+fn layered_columns(
+    bin: &Path,
+    local: SocketAddr,
+    sink: Option<&OtlpSink>,
+    observers: &mut Observers,
+) -> anyhow::Result<Vec<Column>> {
+    let mut columns = Vec::new();
+    let mut layers = Column::start(
+        "ferrotunnel+layers",
+        bin,
+        local,
+        &[&LAYERS_FLAGS[..], &["--dashboard", "127.0.0.1:0"]].concat(),
+        &METRICS_FLAGS,
+    )?;
+    layers.target = layers
+        .target
+        .with_header(AUTHORIZATION, BASIC_AUTHORIZATION);
+    observers.dashboards.push(layers.server.dashboard()?);
+    observers
+        .metrics
+        .push((layers.name, layers.server.metrics()?));
+    columns.push(layers);
+    let Some(sink) = sink else {
+        return Ok(columns);
+    };
+
+    let mut policy = Column::start("ferrotunnel+policy", bin, local, &POLICY_FLAGS, &[])?;
+    policy.target = policy
+        .target
+        .with_header(AUTHORIZATION, BASIC_AUTHORIZATION);
+    columns.push(policy);
+    let mut dashboard = Column::start(
+        "ferrotunnel+dashboard",
+        bin,
+        local,
+        &["--dashboard", "127.0.0.1:0"],
+        &[],
+    )?;
+    observers.dashboards.push(dashboard.server.dashboard()?);
+    columns.push(dashboard);
+    let mut metrics = Column::start(
+        "ferrotunnel+metrics",
+        bin,
+        local,
+        &METRICS_FLAGS,
+        &METRICS_FLAGS,
+    )?;
+    observers
+        .metrics
+        .push((metrics.name, metrics.server.metrics()?));
+    columns.push(metrics);
+    let url = sink.url();
+    let traces_flags = ["--otlp-endpoint", url.as_str()];
+    columns.push(Column::start(
+        "ferrotunnel+traces",
+        bin,
+        local,
+        &traces_flags,
+        &traces_flags,
+    )?);
+    Ok(columns)
+}
 
 /// Runs every figure and returns the report. `bin` is the `ferrotunnel` executable.
 pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
@@ -66,23 +199,19 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
 
     // 1. the processes under test, and their memory at idle
     let local = LocalService::start()?;
-    let mut server = TunnelServer::start(bin, &[])?;
-    let mut client = TunnelClient::start(bin, &server, local.addr, TUNNEL, &[])?;
-    let policy_flags: Vec<String> = POLICY_FLAGS.iter().map(|f| (*f).to_owned()).collect();
-    let mut policy_server = TunnelServer::start(bin, &policy_flags)?;
-    let mut policy_client = TunnelClient::start(bin, &policy_server, local.addr, TUNNEL, &[])?;
-    let (mut dashboard_server, dashboard) = TunnelServer::start_with_dashboard(bin, &[])?;
-    let mut dashboard_client =
-        TunnelClient::start(bin, &dashboard_server, local.addr, TUNNEL, &[])?;
-    let metrics_flags: Vec<String> = METRICS_FLAGS.iter().map(|f| (*f).to_owned()).collect();
-    let (mut metrics_server, metrics) = TunnelServer::start_with_metrics(bin, &metrics_flags)?;
-    let mut metrics_client =
-        TunnelClient::start(bin, &metrics_server, local.addr, TUNNEL, &metrics_flags)?;
-    let sink = OtlpSink::start(&runtime)?;
-    let traces_flags = vec!["--otlp-endpoint".to_owned(), sink.url()];
-    let mut traces_server = TunnelServer::start(bin, &traces_flags)?;
-    let mut traces_client =
-        TunnelClient::start(bin, &traces_server, local.addr, TUNNEL, &traces_flags)?;
+    let mut plain = Column::start("ferrotunnel", bin, local.addr, &[], &[])?;
+    let sink = if options.feature_columns {
+        Some(OtlpSink::start(&runtime)?)
+    } else {
+        None
+    };
+    let mut observers = Observers::default();
+    let mut layered = layered_columns(bin, local.addr, sink.as_ref(), &mut observers)?;
+    if let Some(baseline) = std::env::var_os(BASELINE_ENV) {
+        let column = Column::start("baseline", Path::new(&baseline), local.addr, &[], &[])
+            .with_context(|| format!("{BASELINE_ENV} names {baseline:?}, which did not start"))?;
+        layered.insert(0, column);
+    }
     let mut routes = vec![
         Route {
             name: "direct".into(),
@@ -90,45 +219,16 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
             server_pid: None,
             client_pid: None,
         },
-        Route {
-            name: "ferrotunnel".into(),
-            target: server.target(TUNNEL),
-            server_pid: Some(server.process.pid()),
-            client_pid: Some(client.process.pid()),
-        },
-        Route {
-            name: "ferrotunnel+policy".into(),
-            target: policy_server
-                .target(TUNNEL)
-                .with_authorization(POLICY_AUTHORIZATION),
-            server_pid: Some(policy_server.process.pid()),
-            client_pid: Some(policy_client.process.pid()),
-        },
-        Route {
-            name: "ferrotunnel+dashboard".into(),
-            target: dashboard_server.target(TUNNEL),
-            server_pid: Some(dashboard_server.process.pid()),
-            client_pid: Some(dashboard_client.process.pid()),
-        },
-        Route {
-            name: "ferrotunnel+metrics".into(),
-            target: metrics_server.target(TUNNEL),
-            server_pid: Some(metrics_server.process.pid()),
-            client_pid: Some(metrics_client.process.pid()),
-        },
-        Route {
-            name: "ferrotunnel+traces".into(),
-            target: traces_server.target(TUNNEL),
-            server_pid: Some(traces_server.process.pid()),
-            client_pid: Some(traces_client.process.pid()),
-        },
+        plain.route(),
     ];
+    routes.extend(layered.iter().map(Column::route));
     let found = if options.peers {
         peers::start_all(local.addr)
     } else {
         Vec::new()
     };
     routes.extend(found.iter().map(|peer| peer.route.clone()));
+    let peer_count = found.len();
     for route in &routes {
         // One request each, so that idle memory is that of a process that has served.
         runtime
@@ -137,56 +237,48 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     }
     let idle = memory_of(&routes)?;
 
-    // 2. traffic, with someone watching the dashboard's live events all along
-    let watcher = EventWatcher::start(&runtime, dashboard)?;
+    // 2. traffic, with someone watching each dashboard's live events all along
+    let watchers = observers
+        .dashboards
+        .iter()
+        .map(|addr| EventWatcher::start(&runtime, *addr))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let traffic = traffic::measure(&runtime, &routes, options)?;
-    anyhow::ensure!(
-        watcher.bytes_read() > 0,
-        "the dashboard's event stream sent nothing during the load"
-    );
-    drop(watcher);
-    let scraped = runtime
-        .block_on(crate::load::text(&metrics, "/metrics"))
-        .context("the metrics column's server does not serve /metrics")?;
-    anyhow::ensure!(
-        scraped.contains(&format!("ferrotunnel_requests_total{{tunnel=\"{TUNNEL}\"")),
-        "the metrics column's server counted no request:\n{scraped}"
-    );
-    for process in [
-        &mut server.process,
-        &mut client.process,
-        &mut policy_server.process,
-        &mut policy_client.process,
-        &mut dashboard_server.process,
-        &mut dashboard_client.process,
-        &mut metrics_server.process,
-        &mut metrics_client.process,
-        &mut traces_server.process,
-        &mut traces_client.process,
-    ] {
-        process.check_alive()?;
+    for watcher in watchers {
+        anyhow::ensure!(
+            watcher.bytes_read() > 0,
+            "a dashboard's event stream sent nothing during the load"
+        );
+    }
+    for (name, metrics) in &observers.metrics {
+        let scraped = runtime
+            .block_on(crate::load::text(metrics, "/metrics"))
+            .with_context(|| format!("the {name} column's server does not serve /metrics"))?;
+        anyhow::ensure!(
+            scraped.contains(&format!("ferrotunnel_requests_total{{tunnel=\"{TUNNEL}\"")),
+            "the {name} column's server counted no request:\n{scraped}"
+        );
+    }
+    for column in std::iter::once(&mut plain).chain(&mut layered) {
+        column.server.process.check_alive()?;
+        column.client.process.check_alive()?;
     }
     let after_load = memory_of(&routes)?;
     drop(found);
-    // The batch exporters send every 5 s: a full run's traffic lasts longer than that, a
-    // quick run's may not.
-    let (exports, exported_bytes) = sink.received();
-    anyhow::ensure!(
-        exports > 0 || options.quick,
-        "the traces column's processes exported no span to the OTLP sink"
-    );
-    progress(&format!(
-        "the traces column exported {exports} batches ({exported_bytes} bytes) during the load"
-    ));
-    drop(traces_client);
-    drop(traces_server);
-    drop(sink);
-    drop(metrics_client);
-    drop(metrics_server);
-    drop(dashboard_client);
-    drop(dashboard_server);
-    drop(policy_client);
-    drop(policy_server);
+    if let Some(sink) = sink {
+        // The batch exporters send every 5 s: a full run's traffic lasts longer than that, a
+        // quick run's may not.
+        let (exports, exported_bytes) = sink.received();
+        anyhow::ensure!(
+            exports > 0 || options.quick,
+            "the traces column's processes exported no span to the OTLP sink"
+        );
+        progress(&format!(
+            "the traces column exported {exports} batches ({exported_bytes} bytes) during the load"
+        ));
+    }
+    drop(layered);
+    let Column { server, client, .. } = plain;
 
     // 3. start-up
     progress("start-up times");
@@ -205,6 +297,7 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
         machine: machine.lines(),
         plan: options.describe(),
         tunnels: routes.iter().skip(1).map(|r| r.name.clone()).collect(),
+        ours: routes.len() - 1 - peer_count,
         ..Report::default()
     };
     let figures = Figures {

@@ -82,37 +82,25 @@ impl TunnelServer {
         })
     }
 
-    /// Starts a server like [`start`](Self::start), with its dashboard on a free loopback
-    /// port; returns the dashboard's address too.
-    pub(crate) fn start_with_dashboard(
-        bin: &Path,
-        extra: &[String],
-    ) -> anyhow::Result<(Self, SocketAddr)> {
-        let mut flags = vec!["--dashboard".to_owned(), "127.0.0.1:0".to_owned()];
-        flags.extend_from_slice(extra);
-        let mut server = Self::start(bin, &flags)?;
-        let url = server.process.value_of("Dashboard", READY_WAIT)?;
+    /// Where the dashboard of a server started with `--dashboard 127.0.0.1:0` listens.
+    pub(crate) fn dashboard(&mut self) -> anyhow::Result<SocketAddr> {
+        let url = self.process.value_of("Dashboard", READY_WAIT)?;
         let addr = url
             .strip_prefix("http://")
             .map(|rest| rest.trim_end_matches('/'))
             .with_context(|| format!("the dashboard's URL {url:?} is not http://ADDR/"))?;
-        Ok((server, parse_addr(addr.to_owned())?))
+        parse_addr(addr.to_owned())
     }
 
-    /// Starts a server like [`start`](Self::start) with `flags` that include `--metrics`;
-    /// returns where its metrics are served too.
-    pub(crate) fn start_with_metrics(
-        bin: &Path,
-        flags: &[String],
-    ) -> anyhow::Result<(Self, Target)> {
-        let mut server = Self::start(bin, flags)?;
-        let url = server.process.value_of("Metrics", READY_WAIT)?;
+    /// Where a server started with `--metrics 127.0.0.1:0` serves its metrics.
+    pub(crate) fn metrics(&mut self) -> anyhow::Result<Target> {
+        let url = self.process.value_of("Metrics", READY_WAIT)?;
         let addr = url
             .strip_prefix("http://")
             .and_then(|rest| rest.strip_suffix("/metrics"))
             .with_context(|| format!("the metrics URL {url:?} is not http://ADDR/metrics"))?;
         let addr = parse_addr(addr.to_owned())?;
-        Ok((server, Target::new(addr, &addr.to_string())))
+        Ok(Target::new(addr, &addr.to_string()))
     }
 
     /// The URL clients connect to.

@@ -31,6 +31,8 @@ pub(crate) struct RouteTraffic {
     /// CPU microseconds per request of the tunnel's server and client in each max-rate run.
     pub(crate) server_cpu: Vec<f64>,
     pub(crate) client_cpu: Vec<f64>,
+    /// Their sum, run by run: what the tunnel costs the machine per request.
+    pub(crate) tunnel_cpu: Vec<f64>,
     pub(crate) single: Vec<f64>,
     pub(crate) parallel: Vec<f64>,
     /// Transfers stopped at the cap.
@@ -145,11 +147,12 @@ async fn rate_figure(
             ));
             result.rate.push(run.per_second());
             result.opens_per_1000.push(per_1000);
-            if let (Some(_), Some(server)) = (route.server_pid, run.cpu_per_request_us(0)) {
-                result.server_cpu.push(server);
-            }
-            if let (Some(_), Some(client)) = (route.client_pid, run.cpu_per_request_us(1)) {
-                result.client_cpu.push(client);
+            let server = route.server_pid.and(run.cpu_per_request_us(0));
+            let client = route.client_pid.and(run.cpu_per_request_us(1));
+            result.server_cpu.extend(server);
+            result.client_cpu.extend(client);
+            if let (Some(server), Some(client)) = (server, client) {
+                result.tunnel_cpu.push(server + client);
             }
             result.error(run.errors, run.first_error);
         }

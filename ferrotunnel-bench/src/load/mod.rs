@@ -14,7 +14,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use http::{HeaderValue, Request, StatusCode, header};
+use http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -29,13 +29,13 @@ pub(crate) mod rate;
 /// their own cap.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Where requests go: a socket address, the `Host` header that selects the tunnel, and the
-/// credentials a tunnel with a policy asks for.
+/// Where requests go: a socket address, the `Host` header that selects the tunnel, and any
+/// header a tunnel asks every visitor for (credentials of a policy, a peer's token).
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) addr: SocketAddr,
     pub(crate) host: HeaderValue,
-    pub(crate) authorization: Option<HeaderValue>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Target {
@@ -43,21 +43,21 @@ impl Target {
         Self {
             addr,
             host: HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static("localhost")),
-            authorization: None,
+            headers: Vec::new(),
         }
     }
 
-    /// The same target, with this `Authorization` on every request.
-    pub(crate) fn with_authorization(mut self, authorization: &'static str) -> Self {
-        self.authorization = Some(HeaderValue::from_static(authorization));
+    /// The same target, with this header on every request.
+    pub(crate) fn with_header(mut self, name: HeaderName, value: &'static str) -> Self {
+        self.headers.push((name, HeaderValue::from_static(value)));
         self
     }
 
     /// A `GET path` request for this target.
     pub(crate) fn get(&self, path: &str) -> anyhow::Result<Request<Empty<Bytes>>> {
         let mut request = Request::get(path).header(header::HOST, self.host.clone());
-        if let Some(authorization) = &self.authorization {
-            request = request.header(header::AUTHORIZATION, authorization.clone());
+        for (name, value) in &self.headers {
+            request = request.header(name, value.clone());
         }
         request
             .body(Empty::new())

@@ -5,8 +5,8 @@
 //! a proxied request is several frames. [`batched`] puts a read buffer and a write buffer under
 //! the connection: a read fills the buffer with whatever the socket has (often many frames), and
 //! writes collect in memory until the driver task calls [`Flusher::poll_flush`], which it does
-//! each time yamux has nothing more to do. So one wake-up of the driver ends in at most one
-//! write, however many streams had something to send.
+//! when yamux has nothing more to do and every other ready task has run (`idle.rs`). So one
+//! write carries the frames of every stream that had something to send.
 //!
 //! Both halves share one buffer behind a mutex; only the driver task ever takes it (yamux is
 //! polled by one owner), so the lock is never contended.
@@ -38,6 +38,7 @@ pub(super) fn batched(io: BoxIo) -> (BatchedIo, Flusher) {
         io: BufReader::with_capacity(READ_BUFFER_SIZE, io),
         pending: Vec::with_capacity(BUFFER_SIZE),
         written: 0,
+        unflushed: false,
     }));
     (
         BatchedIo {
@@ -52,6 +53,9 @@ struct Shared {
     /// Frames not yet written; `pending[..written]` already went out.
     pending: Vec<u8>,
     written: usize,
+    /// Bytes went to the connection since its last flush (a TLS or WebSocket layer may hold
+    /// them until it is flushed).
+    unflushed: bool,
 }
 
 impl Shared {
@@ -71,6 +75,7 @@ impl Shared {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.unflushed = true;
             let from_pending = n.min(self.pending.len() - self.written);
             self.written += from_pending;
             if self.written == self.pending.len() {
@@ -89,6 +94,7 @@ impl Shared {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
+            self.unflushed = true;
             self.written += n;
         }
         self.pending.clear();
@@ -151,19 +157,28 @@ impl AsyncWrite for BatchedIo {
     }
 }
 
-/// Writes out what yamux has collected. The driver task calls it whenever yamux has nothing
-/// more to do, so nothing waits in the buffer while the task sleeps.
+/// Writes out what yamux has collected. The driver task calls it when yamux has nothing more to
+/// do and the runtime has run every other ready task (see `idle.rs`), so nothing waits in the
+/// buffer while the task sleeps.
 pub(super) struct Flusher {
     shared: Arc<Mutex<Shared>>,
 }
 
 impl Flusher {
+    /// Whether yamux wrote anything not yet sent and flushed.
+    pub(super) fn has_pending(&self) -> bool {
+        let shared = lock(&self.shared);
+        shared.unflushed || !shared.pending.is_empty()
+    }
+
     /// Writes every collected byte and flushes the socket; `Pending` while the socket is full
     /// (the driver is then woken when it can write again).
     pub(super) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut shared = lock(&self.shared);
         ready!(shared.poll_write_out(cx))?;
-        Pin::new(&mut shared.io).poll_flush(cx)
+        ready!(Pin::new(&mut shared.io).poll_flush(cx))?;
+        shared.unflushed = false;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -202,6 +217,19 @@ mod tests {
         let mut received = vec![0; 2 * BUFFER_SIZE];
         far.read_exact(&mut received).await.unwrap();
         assert_eq!(received, data[..2 * BUFFER_SIZE]);
+    }
+
+    #[tokio::test]
+    async fn bytes_written_past_the_buffer_still_ask_for_a_flush() {
+        // Under TLS or WebSocket a write is not sent until the layer is flushed, so the driver
+        // must flush after a large frame went straight through, with nothing collected.
+        let (near, _far) = tokio::io::duplex(4 * BUFFER_SIZE);
+        let (mut io, flusher) = batched(Box::new(near));
+        assert!(!flusher.has_pending());
+        io.write_all(&vec![7; 2 * BUFFER_SIZE]).await.unwrap();
+        assert!(flusher.has_pending());
+        poll_fn(|cx| flusher.poll_flush(cx)).await.unwrap();
+        assert!(!flusher.has_pending());
     }
 
     #[tokio::test]

@@ -30,9 +30,11 @@ use tokio_util::{
 use crate::{Error, Result, transport::BoxIo};
 
 mod batch;
+mod idle;
 mod stream;
 
 use batch::{BatchedIo, Flusher};
+use idle::IdleTurn;
 pub(crate) use stream::SessionStream;
 
 pub(crate) use yamux::Mode;
@@ -178,6 +180,7 @@ async fn drive(
 ) -> Result<()> {
     let mut pending_open: Option<OpenRequest> = None;
     let mut openers_gone = false;
+    let mut idle = IdleTurn::default();
     let run = poll_fn(|cx| {
         loop {
             // Serve one request to open a stream at a time, in order.
@@ -207,7 +210,11 @@ async fn drive(
                 }
                 Poll::Ready(Some(Err(err))) => Poll::Ready(Err(Error::from(err))),
                 Poll::Ready(None) => Poll::Ready(Ok(())),
-                // yamux has done all it can for now: send what it wrote, in one go.
+                // yamux has done all it can for now. What it wrote goes out in one go once
+                // the other ready tasks (streams with frames to send) have run too.
+                Poll::Pending if !flusher.has_pending() || idle.poll_idle(cx).is_pending() => {
+                    Poll::Pending
+                }
                 Poll::Pending => match flusher.poll_flush(cx) {
                     Poll::Ready(Err(err)) => Poll::Ready(Err(err.into())),
                     Poll::Ready(Ok(())) | Poll::Pending => Poll::Pending,
