@@ -52,7 +52,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// The full benchmark (about five minutes on two cores, plus any peers).
+    /// The full benchmark (about six minutes on two cores, plus any peers).
     pub fn full() -> Self {
         Self {
             quick: false,

@@ -42,18 +42,24 @@ const BASELINE_ENV: &str = "FERROTUNNEL_BENCH_BASELINE";
 /// The tunnel every traffic figure goes through.
 const TUNNEL: &str = "bench";
 
-/// The `ferrotunnel+layers` column's server flags besides `--dashboard`: what a user switches
-/// on in front of a real service. Every visitor authenticates and is rate-limited (above what
-/// the load reaches: the column measures the layers' cost, not the limit), and metrics are
-/// recorded and served; the request id is always on. Its client records metrics too.
-const LAYERS_FLAGS: [&str; 6] = [
+/// The `ferrotunnel+layers` column's server flags: what a user switches on in front of a real
+/// service. Every visitor authenticates and is rate-limited (above what the load reaches: the
+/// column measures the layers' cost, not the limit), metrics are recorded and served, and the
+/// dashboard records every exchange; the request id is always on. Its client records metrics
+/// too.
+const LAYERS_FLAGS: [&str; 8] = [
     "--basic-auth",
     "bench:bench-password",
     "--rate-limit",
     "1000000/s",
     "--metrics",
     "127.0.0.1:0",
+    "--dashboard",
+    "127.0.0.1:0",
 ];
+
+/// The `ferrotunnel+dashboard` column's server flags.
+const DASHBOARD_FLAGS: [&str; 2] = ["--dashboard", "127.0.0.1:0"];
 
 /// The policy of the `ferrotunnel+policy` column: every visitor authenticates, is
 /// rate-limited, passes an IP filter, gets a header added and a circuit breaker watching.
@@ -106,6 +112,12 @@ impl Column {
         })
     }
 
+    /// The same column, its visitors sending the Basic credentials its server asks for.
+    fn authenticated(mut self) -> Self {
+        self.target = self.target.with_header(AUTHORIZATION, BASIC_AUTHORIZATION);
+        self
+    }
+
     fn route(&self) -> Route {
         Route {
             name: self.name.into(),
@@ -124,8 +136,8 @@ struct Observers {
     metrics: Vec<(&'static str, Target)>,
 }
 
-/// The columns with layers on: everything a user would switch on together, and with
-/// `--feature-columns` each feature alone.
+/// The columns with layers on: everything a user would switch on together, and each feature
+/// alone when there is a `sink` for the traces column (`--feature-columns`).
 fn layered_columns(
     bin: &Path,
     local: SocketAddr,
@@ -137,12 +149,10 @@ fn layered_columns(
         "ferrotunnel+layers",
         bin,
         local,
-        &[&LAYERS_FLAGS[..], &["--dashboard", "127.0.0.1:0"]].concat(),
+        &LAYERS_FLAGS,
         &METRICS_FLAGS,
-    )?;
-    layers.target = layers
-        .target
-        .with_header(AUTHORIZATION, BASIC_AUTHORIZATION);
+    )?
+    .authenticated();
     observers.dashboards.push(layers.server.dashboard()?);
     observers
         .metrics
@@ -152,18 +162,9 @@ fn layered_columns(
         return Ok(columns);
     };
 
-    let mut policy = Column::start("ferrotunnel+policy", bin, local, &POLICY_FLAGS, &[])?;
-    policy.target = policy
-        .target
-        .with_header(AUTHORIZATION, BASIC_AUTHORIZATION);
-    columns.push(policy);
-    let mut dashboard = Column::start(
-        "ferrotunnel+dashboard",
-        bin,
-        local,
-        &["--dashboard", "127.0.0.1:0"],
-        &[],
-    )?;
+    columns
+        .push(Column::start("ferrotunnel+policy", bin, local, &POLICY_FLAGS, &[])?.authenticated());
+    let mut dashboard = Column::start("ferrotunnel+dashboard", bin, local, &DASHBOARD_FLAGS, &[])?;
     observers.dashboards.push(dashboard.server.dashboard()?);
     columns.push(dashboard);
     let mut metrics = Column::start(

@@ -53,8 +53,8 @@ struct Shared {
     /// Frames not yet written; `pending[..written]` already went out.
     pending: Vec<u8>,
     written: usize,
-    /// Bytes went to the connection since its last flush (a TLS or WebSocket layer may hold
-    /// them until it is flushed).
+    /// yamux wrote since the last flush: bytes are collected, or went straight to the
+    /// connection, where a TLS or WebSocket layer may hold them until it is flushed.
     unflushed: bool,
 }
 
@@ -75,7 +75,6 @@ impl Shared {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.unflushed = true;
             let from_pending = n.min(self.pending.len() - self.written);
             self.written += from_pending;
             if self.written == self.pending.len() {
@@ -94,7 +93,6 @@ impl Shared {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.unflushed = true;
             self.written += n;
         }
         self.pending.clear();
@@ -131,6 +129,7 @@ impl AsyncWrite for BatchedIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let mut shared = lock(&self.shared);
+        shared.unflushed = true;
         if shared.pending.len() + buf.len() > BUFFER_SIZE {
             // It does not fit: send what is collected and as much of `buf` as the socket takes,
             // in one call. A large frame body thus goes out with its header, uncopied.
@@ -167,8 +166,7 @@ pub(super) struct Flusher {
 impl Flusher {
     /// Whether yamux wrote anything not yet sent and flushed.
     pub(super) fn has_pending(&self) -> bool {
-        let shared = lock(&self.shared);
-        shared.unflushed || !shared.pending.is_empty()
+        lock(&self.shared).unflushed
     }
 
     /// Writes every collected byte and flushes the socket; `Pending` while the socket is full

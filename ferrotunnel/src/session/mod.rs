@@ -16,7 +16,7 @@ use std::{
         Arc, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
-    task::Poll,
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -210,15 +210,7 @@ async fn drive(
                 }
                 Poll::Ready(Some(Err(err))) => Poll::Ready(Err(Error::from(err))),
                 Poll::Ready(None) => Poll::Ready(Ok(())),
-                // yamux has done all it can for now. What it wrote goes out in one go once
-                // the other ready tasks (streams with frames to send) have run too.
-                Poll::Pending if !flusher.has_pending() || idle.poll_idle(cx).is_pending() => {
-                    Poll::Pending
-                }
-                Poll::Pending => match flusher.poll_flush(cx) {
-                    Poll::Ready(Err(err)) => Poll::Ready(Err(err.into())),
-                    Poll::Ready(Ok(())) | Poll::Pending => Poll::Pending,
-                },
+                Poll::Pending => flush_when_idle(&flusher, &mut idle, cx),
             };
         }
     });
@@ -232,6 +224,22 @@ async fn drive(
     tokio::time::timeout(CLOSE_TIMEOUT, closing)
         .await
         .unwrap_or(Ok(()))
+}
+
+/// yamux has done all it can for now: what it wrote goes out in one go once the other ready
+/// tasks (streams with frames to send) have run too. `Ready` only for a failed write.
+fn flush_when_idle(
+    flusher: &Flusher,
+    idle: &mut IdleTurn,
+    cx: &mut Context<'_>,
+) -> Poll<Result<()>> {
+    if !flusher.has_pending() || idle.poll_idle(cx).is_pending() {
+        return Poll::Pending;
+    }
+    match flusher.poll_flush(cx) {
+        Poll::Ready(Err(err)) => Poll::Ready(Err(err.into())),
+        Poll::Ready(Ok(())) | Poll::Pending => Poll::Pending,
+    }
 }
 
 #[cfg(test)]
