@@ -29,6 +29,8 @@ pub(crate) struct Figures<'a> {
     pub(crate) traffic: &'a [RouteTraffic],
     pub(crate) idle: &'a Memory,
     pub(crate) after_load: &'a Memory,
+    /// Read [`SETTLE`](crate::run::SETTLE) after `after_load`, with no traffic in between.
+    pub(crate) settled: &'a Memory,
     pub(crate) client_starts: &'a [startup::Start],
     pub(crate) service_starts: &'a [startup::Start],
     pub(crate) tunnels: &'a memory::ManyTunnels,
@@ -150,6 +152,17 @@ impl Figures<'_> {
             self.after_load,
             |m| m.client.map(|r| r.now),
         ));
+        let settle = crate::run::SETTLE.as_secs();
+        rows.push(memory_row(
+            &format!("server RSS {settle} s after traffic (MiB)"),
+            self.settled,
+            |m| m.server.map(|r| r.now),
+        ));
+        rows.push(memory_row(
+            &format!("client RSS {settle} s after traffic (MiB)"),
+            self.settled,
+            |m| m.client.map(|r| r.now),
+        ));
         rows.push(Row {
             figure: format!("server peak RSS, {} tunnels (MiB)", self.tunnels.tunnels),
             compare: Compare::Alone,
@@ -267,12 +280,15 @@ impl Figures<'_> {
                 })
             };
             lines.push(format!(
-                "  {:<12} idle: server {}, client {}; after traffic: server {}, client {}",
+                "  {:<12} idle: server {}, client {}; after traffic: server {}, client {}; {} s later: server {}, client {}",
                 route.name,
                 show(self.idle[i].server),
                 show(self.idle[i].client),
                 show(self.after_load[i].server),
                 show(self.after_load[i].client),
+                crate::run::SETTLE.as_secs(),
+                show(self.settled[i].server),
+                show(self.settled[i].client),
             ));
         }
         let t = self.tunnels;
