@@ -29,7 +29,7 @@ pub(crate) struct Figures<'a> {
     pub(crate) traffic: &'a [RouteTraffic],
     pub(crate) idle: &'a Memory,
     pub(crate) after_load: &'a Memory,
-    /// Read [`SETTLE`](crate::run::SETTLE) after `after_load`, with no traffic in between.
+    /// Read `options.settle` after `after_load`, with no traffic in between.
     pub(crate) settled: &'a Memory,
     pub(crate) client_starts: &'a [startup::Start],
     pub(crate) service_starts: &'a [startup::Start],
@@ -152,7 +152,7 @@ impl Figures<'_> {
             self.after_load,
             |m| m.client.map(|r| r.now),
         ));
-        let settle = crate::run::SETTLE.as_secs();
+        let settle = o.settle.as_secs();
         rows.push(memory_row(
             &format!("server RSS {settle} s after traffic (MiB)"),
             self.settled,
@@ -286,7 +286,7 @@ impl Figures<'_> {
                 show(self.idle[i].client),
                 show(self.after_load[i].server),
                 show(self.after_load[i].client),
-                crate::run::SETTLE.as_secs(),
+                self.options.settle.as_secs(),
                 show(self.settled[i].server),
                 show(self.settled[i].client),
             ));

@@ -49,6 +49,10 @@ pub struct Options {
 
     /// Client starts timed for the start-up figure.
     pub startup_runs: usize,
+
+    /// How long after the traffic memory is read a second time: what a user sees when they
+    /// look a moment later.
+    pub settle: Duration,
 }
 
 impl Options {
@@ -74,6 +78,7 @@ impl Options {
             held_streams: 10_000,
             held_ramp: 256,
             startup_runs: 5,
+            settle: Duration::from_secs(3),
         }
     }
 
@@ -92,6 +97,7 @@ impl Options {
             held_streams: 500,
             held_ramp: 64,
             startup_runs: 1,
+            settle: Duration::from_secs(1),
             ..Self::full()
         }
     }

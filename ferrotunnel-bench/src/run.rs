@@ -9,7 +9,7 @@
 //!    this process ([`OtlpSink`]). Then any peer tunnel ([`peers`]); their idle memory;
 //!    With `FERROTUNNEL_BENCH_BASELINE=PATH`, another binary's plain column beside this one's.
 //! 2. the traffic figures over every route ([`traffic`]); memory after that load, at once and
-//!    [`SETTLE`] later;
+//!    again a moment later (`Options::settle`);
 //! 3. start-up time of a client (and of the local service, for comparison);
 //! 4. a fresh server with many tunnels, then a fresh server and client holding many streams.
 
@@ -42,9 +42,6 @@ const BASELINE_ENV: &str = "FERROTUNNEL_BENCH_BASELINE";
 
 /// The tunnel every traffic figure goes through.
 const TUNNEL: &str = "bench";
-
-/// How long after the traffic memory is read a second time.
-pub(crate) const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The `ferrotunnel+layers` column's server flags: what a user switches on in front of a real
 /// service. Every visitor authenticates and is rate-limited (above what the load reaches: the
@@ -271,7 +268,7 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     let after_load = memory_of(&routes)?;
     // What a process holds a while after a burst is what a user sees when they look; ours
     // gives freed memory back once it has been quiet for a second (ferrotunnel-cli's malloc.rs).
-    std::thread::sleep(SETTLE);
+    std::thread::sleep(options.settle);
     let settled = memory_of(&routes)?;
     drop(found);
     if let Some(sink) = sink {

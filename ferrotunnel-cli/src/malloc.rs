@@ -1,5 +1,5 @@
-//! How much freed memory the process keeps for reuse, and when it gives it back (glibc's
-//! malloc only).
+//! How glibc's malloc serves the process: how many heaps, how much freed memory each keeps for
+//! reuse, and when it gives that memory back.
 //!
 //! Bulk transfers through the tunnel allocate and free a few hundred KiB of frame bodies again
 //! and again: yamux copies what a stream writes into a new buffer per frame (64 KiB) and queues
@@ -16,9 +16,16 @@
 //! asks glibc to return every free page (`malloc_trim`), once per quiet spell: nothing is given
 //! back while traffic flows, and an idle tunnel holds what it needs and no more.
 //!
+//! And one heap for every thread, not one per thread (glibc's default, up to eight per core):
+//! the tunnel's worker threads hand buffers to each other all the time, and each heap keeps its
+//! own fragments. One heap halves the heap memory still resident after traffic (server 8.3 →
+//! 4.4 MiB, client 6.2 → 2.2), with no cost in CPU per request or download speed that the
+//! noise let show: glibc's per-thread caches serve small allocations without the heap's lock.
+//!
 //! This is process-wide policy, so it is set here by the binary and not by the library; an
-//! application embedding `ferrotunnel` decides for itself. `MALLOC_TRIM_THRESHOLD_` in the
-//! environment still wins, and then glibc's own policy is left alone entirely.
+//! application embedding `ferrotunnel` decides for itself. glibc's own variables in the
+//! environment (`MALLOC_TRIM_THRESHOLD_`, `MALLOC_ARENA_MAX`) still win: with the first set,
+//! nothing is trimmed by the watcher either.
 
 use std::time::Duration;
 
@@ -34,12 +41,19 @@ const QUIET_CHECK: Duration = Duration::from_secs(1);
 /// core. An idle server or client (heartbeats, a watched dashboard) stays well under it.
 const QUIET_CPU: Duration = Duration::from_millis(10);
 
-/// Keeps up to [`TRIM_THRESHOLD`] of freed memory per heap for reuse while the process is busy,
-/// and returns it when the process goes quiet, unless the environment sets glibc's own
-/// variable. Call it first in `main`, before any other thread starts.
+/// One heap for all threads, and up to [`TRIM_THRESHOLD`] of freed memory kept on it for reuse
+/// while the process is busy and returned when it goes quiet; each unless the environment sets
+/// glibc's own variable. Call it first in `main`, before any other thread starts.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)] // The binary's FFI calls; the library crates forbid `unsafe`.
-pub(crate) fn tune_for_bursts() {
+pub(crate) fn tune_allocator() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: as for `M_TRIM_THRESHOLD` below; no thread has allocated from a second heap
+        // yet, since none but this one exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
     if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_some() {
         return;
     }
@@ -74,7 +88,7 @@ pub(crate) fn tune_for_bursts() {
 
 /// Other allocators have their own policy; nothing to set.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(crate) fn tune_for_bursts() {}
+pub(crate) fn tune_allocator() {}
 
 /// CPU time the whole process has used, all threads together.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
