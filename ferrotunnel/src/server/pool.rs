@@ -140,19 +140,12 @@ impl StreamPool {
 }
 
 impl Shared {
-    /// An idle connection for `key` that can take a request now, if there is one. Drops the
-    /// closed and the expired on the way.
+    /// An idle connection for `key` that can take a request now, if there is one.
     fn check_out(&self, key: &PoolKey) -> Option<Sender> {
         let mut idle = self.lock();
-        let list = idle.get_mut(key)?;
-        let now = Instant::now();
-        list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < IDLE_TIMEOUT);
         // An emptied list stays until the sweep: the connection usually comes back to it, and
         // removing it here would hash the key once more per request.
-        // The most recently used first: the likeliest to be alive and warm.
-        list.iter()
-            .rposition(|i| i.sender.is_ready())
-            .map(|at| list.swap_remove(at).sender)
+        take_newest_ready(idle.get_mut(key)?, Instant::now())
     }
 
     fn check_in(&self, key: PoolKey, sender: Sender) {
@@ -197,6 +190,26 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The most recently used connection of `list` that can take a request now: the likeliest to
+/// be alive and warm. Under steady load the last one is ready, so a request looks at one
+/// connection, not at every idle one (under 64 visitor connections that scan was 4 % of the
+/// server's instructions). The closed and the expired met on the way are dropped; those
+/// further down wait for the sweep. One that is alive but not ready yet (its task has not seen
+/// the last response end) stays.
+fn take_newest_ready(list: &mut Vec<Idle>, now: Instant) -> Option<Sender> {
+    let mut at = list.len();
+    while at > 0 {
+        at -= 1;
+        let candidate = &list[at];
+        if candidate.sender.is_closed() || now.duration_since(candidate.since) >= IDLE_TIMEOUT {
+            list.remove(at);
+        } else if candidate.sender.is_ready() {
+            return Some(list.swap_remove(at).sender);
+        }
+    }
+    None
 }
 
 /// Drops expired and closed connections now and then, until the pool is gone.
@@ -280,7 +293,74 @@ fn to_origin_form(uri: &mut Uri) {
 
 #[cfg(test)]
 mod tests {
+    use std::future::poll_fn;
+
+    use http_body_util::Empty;
+    use tokio::{io::DuplexStream, task::JoinHandle};
+
     use super::*;
+
+    /// A client connection over an in-memory pipe, driven by a task of its own; the far end of
+    /// the pipe, which never answers; and the task, which ends when the connection does.
+    async fn connection() -> (Sender, DuplexStream, JoinHandle<()>) {
+        let (near, far) = tokio::io::duplex(4096);
+        let (mut sender, connection) = http1::handshake(TokioIo::new(near)).await.unwrap();
+        let task = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        poll_fn(|cx| sender.poll_ready(cx)).await.unwrap();
+        (sender, far, task)
+    }
+
+    fn idle(sender: Sender, since: Instant) -> Idle {
+        Idle { sender, since }
+    }
+
+    #[tokio::test]
+    async fn the_newest_ready_connection_goes_first_and_the_dead_are_dropped() {
+        let now = Instant::now();
+        let (oldest, _oldest_far, _) = connection().await;
+        let (closed, closed_far, closed_task) = connection().await;
+        let (expired, _expired_far, _) = connection().await;
+        let (mut busy, _busy_far, _) = connection().await;
+        let (newest, _newest_far, _) = connection().await;
+
+        // The far end goes away: the connection sees end-of-file and ends.
+        drop(closed_far);
+        closed_task.await.unwrap();
+        assert!(closed.is_closed());
+        // A request in flight that is never answered: alive, but not ready.
+        let request = Request::new(Empty::new().map_err(BoxError::from).boxed_unsync());
+        let _in_flight = busy.send_request(request);
+        assert!(!busy.is_ready() && !busy.is_closed());
+
+        let ago = |secs| now - Duration::from_secs(secs);
+        let mut list = vec![
+            idle(oldest, ago(4)),
+            idle(busy, ago(3)),
+            idle(closed, ago(2)),
+            idle(expired, now - IDLE_TIMEOUT),
+            idle(newest, now),
+        ];
+        take_newest_ready(&mut list, now).expect("the newest is ready");
+        let left: Vec<Instant> = list.iter().map(|i| i.since).collect();
+        assert_eq!(
+            left,
+            [ago(4), ago(3), ago(2), now - IDLE_TIMEOUT],
+            "the newest went, and nothing else was looked at"
+        );
+
+        // Next come the expired and the closed, which go, then the busy one, which stays.
+        take_newest_ready(&mut list, now).expect("the oldest is ready");
+        assert_eq!(list.len(), 1);
+        assert!(!list[0].sender.is_ready() && !list[0].sender.is_closed());
+        assert!(take_newest_ready(&mut list, now).is_none());
+        assert_eq!(
+            list.len(),
+            1,
+            "the busy connection stays for when it is done"
+        );
+    }
 
     #[test]
     fn requests_reach_the_local_service_in_origin_form() {
