@@ -7,13 +7,14 @@
 # columns; `dashboard` also reads /api/events throughout, `traces` exports to a port nothing
 # listens on, so export attempts fail fast). Starts the load test's local service, a release
 # `ferrotunnel server` under callgrind (instrumentation off until the warm-up is done) and a
-# client, drives `wrk -c16` on /1k through the tunnel, and divides what callgrind collected by
-# the requests served. Needs valgrind and wrk (apt-get install valgrind wrk) and
+# client, drives `wrk -c16` (`CONNECTIONS=64` for more) on /1k through the tunnel, and divides
+# what callgrind collected by the requests served. Needs valgrind and wrk (apt-get install valgrind wrk) and
 # `cargo bench -p ferrotunnel-cli --bench loadtest --no-run` built first. Uses fixed loopback
 # ports 17835, 18080, 19090, 19100, 19101.
 set -euo pipefail
 MODE=${1:?plain | metrics | dashboard | traces}
 SECS=${2:-5}
+CONNECTIONS=${CONNECTIONS:-16}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/target/release/ferrotunnel}
 BENCH=$(ls -t "$ROOT"/target/release/deps/loadtest-* | grep -v '\.d$' | head -1)
@@ -47,9 +48,9 @@ wait_for "$OUT/server" "online"
 wait_for "$OUT/client" "online"
 if [ "$MODE" = dashboard ]; then curl -sN http://127.0.0.1:19090/api/events > /dev/null & pids+=($!); fi
 
-wrk -t1 -c16 -d2s -H 'Host: app.localhost' http://127.0.0.1:18080/1k > /dev/null
+wrk -t1 -c"$CONNECTIONS" -d2s -H 'Host: app.localhost' http://127.0.0.1:18080/1k > /dev/null
 callgrind_control -i on "$SERVER" > /dev/null
-result=$(wrk -t1 -c16 -d"${SECS}"s -H 'Host: app.localhost' http://127.0.0.1:18080/1k)
+result=$(wrk -t1 -c"$CONNECTIONS" -d"${SECS}"s -H 'Host: app.localhost' http://127.0.0.1:18080/1k)
 callgrind_control -i off "$SERVER" > /dev/null
 requests=$(awk '/requests in/ {print $1}' <<< "$result")
 kill -INT "$SERVER"; wait "$SERVER" 2>/dev/null || true
