@@ -318,7 +318,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_newest_ready_connection_goes_first_and_the_dead_are_dropped() {
-        let now = Instant::now();
+        // Late enough that every moment below comes after the start (`Instant` cannot go
+        // before the clock's origin, which may be the machine's boot).
+        let now = Instant::now() + IDLE_TIMEOUT + Duration::from_secs(10);
         let (oldest, _oldest_far, _) = connection().await;
         let (closed, closed_far, closed_task) = connection().await;
         let (expired, _expired_far, _) = connection().await;
