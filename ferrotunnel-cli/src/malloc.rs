@@ -63,7 +63,9 @@ pub(crate) fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
-    let watcher = std::thread::Builder::new()
+    // Without the thread (the system refused one) only memory after traffic is at stake, so the
+    // tunnel runs on; nothing can log it yet, as logging starts once the command is known.
+    let _watcher = std::thread::Builder::new()
         .name("ferrotunnel-trim".into())
         .spawn(|| {
             let mut quiet = QuietWatch::new(process_cpu_time());
@@ -80,10 +82,6 @@ pub(crate) fn tune_allocator() {
                 }
             }
         });
-    if let Err(err) = watcher {
-        // Only memory after traffic is at stake, so the tunnel runs on without it.
-        tracing::debug!(target: crate::LOG_TARGET, "no thread to trim freed memory: {err}");
-    }
 }
 
 /// Other allocators have their own policy; nothing to set.
