@@ -308,3 +308,74 @@ async fn clients_past_the_limit_are_told_why() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// A local service that speaks broken HTTP: the head of each request decides what it writes.
+async fn serve_broken_http() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind(loopback())
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut byte = [0];
+                    if socket.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let answer: &[u8] = if head.starts_with(b"GET /not-http ") {
+                    b"SSH-2.0-OpenSSH_9.6\r\n\r\n"
+                } else if head.starts_with(b"GET /broken-chunk ") {
+                    b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"
+                } else {
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nfine"
+                };
+                let _ = socket.write_all(answer).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_local_service_that_breaks_http_is_a_502_naming_the_fault_and_nothing_else_breaks() {
+    let local = serve_broken_http().await;
+    let server = start_server().await;
+    let _client = start_client(&server, "broken", local).await;
+    let visitor = Visitor::new(server.http_addr());
+
+    let (status, text) = visitor.get("broken.localhost", "/not-http").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
+    assert!(
+        text.contains("the local service sent an invalid HTTP/1.1 response: its head is malformed"),
+        "{text}"
+    );
+
+    // The head was fine; the broken framing after it ends the visitor's connection before its
+    // response is complete, rather than let a made-up body through.
+    let mut raw = tokio::net::TcpStream::connect(server.http_addr())
+        .await
+        .expect("connect");
+    raw.write_all(b"GET /broken-chunk HTTP/1.1\r\nhost: broken.localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let mut seen = Vec::new();
+    raw.read_to_end(&mut seen).await.expect("read to the close");
+    assert!(
+        !seen.ends_with(b"0\r\n\r\n"),
+        "the response must not end as if whole: {}",
+        String::from_utf8_lossy(&seen)
+    );
+
+    // The tunnel, its session and the local service's good answers are untouched.
+    for _ in 0..3 {
+        assert_eq!(
+            visitor.get("broken.localhost", "/fine").await,
+            (StatusCode::OK, "fine".to_owned())
+        );
+    }
+}

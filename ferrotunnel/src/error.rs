@@ -97,6 +97,11 @@ pub enum Error {
     #[error("the local service closed the connection before it finished its response")]
     LocalReset(#[source] BoxError),
 
+    /// The local service answered with something that is not a valid HTTP/1.1 response (a
+    /// malformed head, a bad `Content-Length`, broken chunked coding, a head too large).
+    #[error("the local service sent an invalid HTTP/1.1 response: {0}")]
+    LocalInvalid(String),
+
     /// A start hook of the server (a plugin's) failed, so the server did not start.
     #[error("the server could not start: {0}")]
     StartHook(#[source] BoxError),

@@ -107,8 +107,13 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 }
 
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    list_tokens(headers, CONNECTION)
+}
+
+/// The comma-separated tokens of every `name` field in `headers`, trimmed, empty ones skipped.
+pub(crate) fn list_tokens(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
     headers
-        .get_all(CONNECTION)
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))

@@ -35,6 +35,7 @@ mod connect;
 mod connector;
 mod control;
 mod forwarded;
+mod h1;
 pub(crate) mod hop_by_hop;
 mod ingress;
 mod layers;

@@ -19,20 +19,21 @@ use std::{
 };
 
 use bytes::Bytes;
-use futures::TryFutureExt;
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::{body::Incoming, client::conn::http1};
-use hyper_util::rt::TokioIo;
 
-use super::{TunnelBody, connector};
+use super::{
+    TunnelBody, connector,
+    h1::{Answer, Connection, ResponseBody, SendError, Upgraded},
+};
 use crate::{BoxError, Error, session::SessionHandle};
 
 /// How long an idle connection is kept.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-type Sender = http1::SendRequest<TunnelBody>;
+/// How often idle connections are looked at, to close those the local side has closed (which
+/// frees their streams on both sides) and those idle for too long.
+const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 
 /// One session's pool of HTTP/1.1 connections over its streams.
 #[derive(Debug)]
@@ -57,10 +58,15 @@ struct PoolKey {
     visitor: Option<IpAddr>,
 }
 
-#[derive(Debug)]
 struct Idle {
-    sender: Sender,
+    connection: Connection,
     since: Instant,
+}
+
+impl std::fmt::Debug for Idle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idle").field("since", &self.since).finish()
+    }
 }
 
 impl StreamPool {
@@ -85,14 +91,16 @@ impl StreamPool {
     }
 
     /// Sends `request` to the client for `tunnel` and returns the response head; the body
-    /// streams on. Errors are this crate's [`Error`]s, boxed: a refused or failed stream as
-    /// the connector reports it, and [`Error::LocalReset`] when the connection fails mid-way.
+    /// streams on. A `101` comes with the upgraded connection. Errors are this crate's
+    /// [`Error`]s, boxed: a refused or failed stream as the connector reports it,
+    /// [`Error::LocalReset`] when the connection fails mid-way, [`Error::LocalInvalid`] when
+    /// what comes back is not HTTP/1.1.
     pub(crate) async fn send(
         &self,
         tunnel: Arc<str>,
         visitor: Option<IpAddr>,
         mut request: Request<TunnelBody>,
-    ) -> Result<Response<TunnelBody>, BoxError> {
+    ) -> Result<(Response<TunnelBody>, Option<Upgraded>), BoxError> {
         if request.method() != Method::CONNECT {
             to_origin_form(request.uri_mut());
         }
@@ -100,23 +108,30 @@ impl StreamPool {
         let mut pooled = self.shared.check_out(&key);
         loop {
             let reused = pooled.is_some();
-            let mut sender = match pooled.take() {
-                Some(sender) => sender,
+            let connection = match pooled.take() {
+                Some(connection) => connection,
                 None => self.connect(&key).await?,
             };
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.shared.clone().track(key, sender, response)),
-                Err(mut failed) => match failed.take_message() {
-                    // An idle connection that the other side closed before it took the request:
-                    // the request is untouched, so it goes on a new stream.
-                    Some(unsent) if reused => request = unsent,
-                    _ => return Err(Error::LocalReset(failed.into_error().into()).into()),
-                },
+            match connection.send(request).await {
+                Ok(Answer::Response(response)) => {
+                    return Ok((self.shared.clone().track(key, response), None));
+                }
+                Ok(Answer::Upgrade(head, upgraded)) => {
+                    return Ok((head.map(|()| TunnelBody::default()), Some(upgraded)));
+                }
+                // An idle connection that the other side closed before it took the request:
+                // the request is untouched, so it goes on a new stream.
+                Err(SendError::Unsent(unsent)) if reused => request = *unsent,
+                Err(SendError::Unsent(_)) => {
+                    let err = "the new stream closed before the request went out";
+                    return Err(Error::LocalReset(err.into()).into());
+                }
+                Err(SendError::Failed(err)) => return Err(err),
             }
         }
     }
 
-    async fn connect(&self, key: &PoolKey) -> Result<Sender, BoxError> {
+    async fn connect(&self, key: &PoolKey) -> Result<Connection, BoxError> {
         let shared = &self.shared;
         let stream = connector::open_stream(
             &shared.session,
@@ -126,62 +141,43 @@ impl StreamPool {
             shared.reply_timeout,
         )
         .await?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|err| Error::LocalReset(err.into()))?;
-        let tunnel = key.tunnel.clone();
-        // A combinator, not an `async` block, which would hold the connection twice over in
-        // its size (before and after `with_upgrades`) for the stream's whole life.
-        tokio::spawn(connection.with_upgrades().inspect_err(move |err| {
-            tracing::debug!(%tunnel, error = %err, "tunnel stream connection failed");
-        }));
-        Ok(sender)
+        Ok(Connection::new(stream))
     }
 }
 
 impl Shared {
     /// An idle connection for `key` that can take a request now, if there is one.
-    fn check_out(&self, key: &PoolKey) -> Option<Sender> {
+    fn check_out(&self, key: &PoolKey) -> Option<Connection> {
         let mut idle = self.lock();
         // An emptied list stays until the sweep: the connection usually comes back to it, and
         // removing it here would hash the key once more per request.
-        take_newest_ready(idle.get_mut(key)?, Instant::now())
+        take_newest_open(idle.get_mut(key)?, Instant::now())
     }
 
-    fn check_in(&self, key: PoolKey, sender: Sender) {
-        if sender.is_closed() {
-            return;
-        }
+    fn check_in(&self, key: PoolKey, connection: Connection) {
         let mut idle = self.lock();
         let list = idle.entry(key).or_default();
         if list.len() < self.max_idle {
             list.push(Idle {
-                sender,
+                connection,
                 since: Instant::now(),
             });
         }
     }
 
-    /// The response, with its connection going back to the pool when the body ends. A `101`
-    /// hands the connection to the upgrade, so it never comes back.
+    /// The response, with its connection going back to the pool when the body ends.
     fn track(
         self: Arc<Self>,
         key: PoolKey,
-        sender: Sender,
-        response: Response<Incoming>,
+        response: Response<ResponseBody>,
     ) -> Response<TunnelBody> {
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            return response.map(|body| body.map_err(BoxError::from).boxed_unsync());
-        }
-        let mut ticket = Some(Ticket {
-            pool: self,
-            key,
-            sender,
-        });
-        if response.body().is_end_stream() {
-            Ticket::redeem(&mut ticket);
-        }
-        response.map(|inner| PooledBody { inner, ticket }.boxed_unsync())
+        let mut ticket = Some(Ticket { pool: self, key });
+        response.map(|mut inner| {
+            if inner.is_end_stream() {
+                Ticket::redeem(&mut ticket, &mut inner);
+            }
+            PooledBody { inner, ticket }.boxed_unsync()
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<PoolKey, Vec<Idle>>> {
@@ -192,21 +188,15 @@ impl Shared {
     }
 }
 
-/// The most recently used connection of `list` that can take a request now: the likeliest to
-/// be alive and warm. Under steady load the last one is ready, so a request looks at one
-/// connection, not at every idle one (under 64 visitor connections that scan was 4 % of the
-/// server's instructions). The closed and the expired met on the way are dropped; those
-/// further down wait for the sweep. One that is alive but not ready yet (its task has not seen
-/// the last response end) stays.
-fn take_newest_ready(list: &mut Vec<Idle>, now: Instant) -> Option<Sender> {
-    let mut at = list.len();
-    while at > 0 {
-        at -= 1;
-        let candidate = &list[at];
-        if candidate.sender.is_closed() || now.duration_since(candidate.since) >= IDLE_TIMEOUT {
-            list.remove(at);
-        } else if candidate.sender.is_ready() {
-            return Some(list.swap_remove(at).sender);
+/// The most recently used connection of `list` that is still open: the likeliest to be alive
+/// and warm. Under steady load the last one is, so a request looks at one connection, not at
+/// every idle one (under 64 visitor connections that scan was 4 % of the server's
+/// instructions). The closed and the expired met on the way are dropped; those further down
+/// wait for the sweep.
+fn take_newest_open(list: &mut Vec<Idle>, now: Instant) -> Option<Connection> {
+    while let Some(mut candidate) = list.pop() {
+        if now.duration_since(candidate.since) < IDLE_TIMEOUT && !candidate.connection.is_closed() {
+            return Some(candidate.connection);
         }
     }
     None
@@ -214,8 +204,8 @@ fn take_newest_ready(list: &mut Vec<Idle>, now: Instant) -> Option<Sender> {
 
 /// Drops expired and closed connections now and then, until the pool is gone.
 async fn sweep(pool: Weak<Shared>) {
-    let period = IDLE_TIMEOUT / 3;
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut ticks =
+        tokio::time::interval_at(tokio::time::Instant::now() + SWEEP_PERIOD, SWEEP_PERIOD);
     loop {
         ticks.tick().await;
         let Some(pool) = pool.upgrade() else {
@@ -223,7 +213,9 @@ async fn sweep(pool: Weak<Shared>) {
         };
         let now = Instant::now();
         pool.lock().retain(|_, list| {
-            list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < IDLE_TIMEOUT);
+            list.retain_mut(|i| {
+                now.duration_since(i.since) < IDLE_TIMEOUT && !i.connection.is_closed()
+            });
             !list.is_empty()
         });
     }
@@ -233,13 +225,16 @@ async fn sweep(pool: Weak<Shared>) {
 struct Ticket {
     pool: Arc<Shared>,
     key: PoolKey,
-    sender: Sender,
 }
 
 impl Ticket {
-    fn redeem(ticket: &mut Option<Self>) {
-        if let Some(Ticket { pool, key, sender }) = ticket.take() {
-            pool.check_in(key, sender);
+    /// Gives the connection of `body`, which has ended, back to the pool if it can take
+    /// another request; otherwise it closes with the body.
+    fn redeem(ticket: &mut Option<Self>, body: &mut ResponseBody) {
+        if let Some(Ticket { pool, key }) = ticket.take() {
+            if let Some(connection) = body.take_idle_connection() {
+                pool.check_in(key, connection);
+            }
         }
     }
 }
@@ -247,7 +242,7 @@ impl Ticket {
 /// A response body that returns its connection to the pool once it has ended. A body dropped
 /// before its end takes the connection with it, which closes the stream.
 struct PooledBody {
-    inner: Incoming,
+    inner: ResponseBody,
     ticket: Option<Ticket>,
 }
 
@@ -259,16 +254,19 @@ impl Body for PooledBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        let this = &mut *self;
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
         match &frame {
             // hyper's server stops polling a body that says it has ended, so look after
             // every frame rather than wait for a `None` that may never be asked for.
-            Some(Ok(_)) if self.inner.is_end_stream() => Ticket::redeem(&mut self.ticket),
+            Some(Ok(_)) if this.inner.is_end_stream() => {
+                Ticket::redeem(&mut this.ticket, &mut this.inner);
+            }
             Some(Ok(_)) => {}
-            None => Ticket::redeem(&mut self.ticket),
-            Some(Err(_)) => self.ticket = None,
+            None => Ticket::redeem(&mut this.ticket, &mut this.inner),
+            Some(Err(_)) => this.ticket = None,
         }
-        Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -293,75 +291,53 @@ fn to_origin_form(uri: &mut Uri) {
 
 #[cfg(test)]
 mod tests {
-    use std::future::poll_fn;
-
-    use http_body_util::Empty;
-    use tokio::{io::DuplexStream, task::JoinHandle};
+    use tokio::io::AsyncWriteExt;
 
     use super::*;
+    use crate::session::{self, SessionStream};
 
-    /// A client connection over an in-memory pipe, driven by a task of its own; the far end of
-    /// the pipe, which never answers; and the task, which ends when the connection does.
-    async fn connection() -> (Sender, DuplexStream, JoinHandle<()>) {
-        let (near, far) = tokio::io::duplex(4096);
-        let (mut sender, connection) = http1::handshake(TokioIo::new(near)).await.unwrap();
-        let task = tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        poll_fn(|cx| sender.poll_ready(cx)).await.unwrap();
-        (sender, far, task)
-    }
-
-    fn idle(sender: Sender, since: Instant) -> Idle {
-        Idle { sender, since }
+    /// An idle connection over a fresh stream, and the stream's far end.
+    async fn connection(
+        near: &SessionHandle,
+        far: &mut session::Inbound,
+        since: Instant,
+    ) -> (Idle, SessionStream) {
+        let mut stream = near.open_stream().await.unwrap();
+        // A stream reaches the far side with its first frame.
+        stream.write_all(b"x").await.unwrap();
+        let connection = Connection::new(stream);
+        (Idle { connection, since }, far.accept().await.unwrap())
     }
 
     #[tokio::test]
-    async fn the_newest_ready_connection_goes_first_and_the_dead_are_dropped() {
+    async fn the_newest_open_connection_goes_first_and_the_dead_are_dropped() {
+        let ((near, _), (_far_session, mut far)) = session::pair();
         // Late enough that every moment below comes after the start (`Instant` cannot go
         // before the clock's origin, which may be the machine's boot).
         let now = Instant::now() + IDLE_TIMEOUT + Duration::from_secs(10);
-        let (oldest, _oldest_far, _) = connection().await;
-        let (closed, closed_far, closed_task) = connection().await;
-        let (expired, _expired_far, _) = connection().await;
-        let (mut busy, _busy_far, _) = connection().await;
-        let (newest, _newest_far, _) = connection().await;
-
-        // The far end goes away: the connection sees end-of-file and ends.
-        drop(closed_far);
-        closed_task.await.unwrap();
-        assert!(closed.is_closed());
-        // A request in flight that is never answered: alive, but not ready.
-        let request = Request::new(Empty::new().map_err(BoxError::from).boxed_unsync());
-        let _in_flight = busy.send_request(request);
-        assert!(!busy.is_ready() && !busy.is_closed());
-
         let ago = |secs| now - Duration::from_secs(secs);
-        let mut list = vec![
-            idle(oldest, ago(4)),
-            idle(busy, ago(3)),
-            idle(closed, ago(2)),
-            idle(expired, now - IDLE_TIMEOUT),
-            idle(newest, now),
-        ];
-        take_newest_ready(&mut list, now).expect("the newest is ready");
+        let (oldest, _oldest_far) = connection(&near, &mut far, ago(4)).await;
+        let (mut closed, closed_far) = connection(&near, &mut far, ago(2)).await;
+        let (expired, _expired_far) = connection(&near, &mut far, now - IDLE_TIMEOUT).await;
+        let (newest, _newest_far) = connection(&near, &mut far, now).await;
+
+        // The far end goes away, and the near end sees it.
+        drop(closed_far);
+        closed.connection.closed().await;
+        assert!(closed.connection.is_closed());
+
+        let mut list = vec![oldest, closed, expired, newest];
+        take_newest_open(&mut list, now).expect("the newest is open");
         let left: Vec<Instant> = list.iter().map(|i| i.since).collect();
         assert_eq!(
             left,
-            [ago(4), ago(3), ago(2), now - IDLE_TIMEOUT],
+            [ago(4), ago(2), now - IDLE_TIMEOUT],
             "the newest went, and nothing else was looked at"
         );
-
-        // Next come the expired and the closed, which go, then the busy one, which stays.
-        take_newest_ready(&mut list, now).expect("the oldest is ready");
-        assert_eq!(list.len(), 1);
-        assert!(!list[0].sender.is_ready() && !list[0].sender.is_closed());
-        assert!(take_newest_ready(&mut list, now).is_none());
-        assert_eq!(
-            list.len(),
-            1,
-            "the busy connection stays for when it is done"
-        );
+        // Next come the expired and the closed, which go, then the oldest.
+        take_newest_open(&mut list, now).expect("the oldest is open");
+        assert!(list.is_empty());
+        assert!(take_newest_open(&mut list, now).is_none());
     }
 
     #[test]

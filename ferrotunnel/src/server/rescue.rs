@@ -167,7 +167,9 @@ fn status_of(err: &Error) -> StatusCode {
         },
         Error::ResponseTimeout(_) | Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         // The stream to the local service broke, or carried something that is not HTTP.
-        Error::LocalReset(_) | Error::Io(_) | Error::Protocol(_) => StatusCode::BAD_GATEWAY,
+        Error::LocalReset(_) | Error::LocalInvalid(_) | Error::Io(_) | Error::Protocol(_) => {
+            StatusCode::BAD_GATEWAY
+        }
         // Errors of a client's or server's setup, which no request should meet; if one does,
         // the forwarding failed.
         Error::Refused(_)
@@ -245,6 +247,10 @@ mod tests {
         );
         assert_eq!(
             status(Error::LocalReset("eof".into())),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            status(Error::LocalInvalid("its head is malformed".into())),
             StatusCode::BAD_GATEWAY
         );
     }

@@ -11,8 +11,9 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{Request, Response, StatusCode, Version, header::UPGRADE};
+use http::{Request, Response, Version, header::UPGRADE};
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{TunnelBody, TunnelContext, VisitorAddr};
 use crate::BoxError;
@@ -60,39 +61,39 @@ async fn forward(mut request: Request<TunnelBody>) -> Result<Response<TunnelBody
 
     *request.version_mut() = Version::HTTP_11;
 
-    let mut response = tunnel
+    let (response, local_upgrade) = tunnel
         .session()
         .pool()
         .send(tunnel.shared_name().clone(), visitor, request)
         .await?;
 
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(visitor_upgrade) = visitor_upgrade {
-            let local_upgrade = hyper::upgrade::on(&mut response);
-            tokio::spawn(splice_upgrade(
-                visitor_upgrade,
-                local_upgrade,
-                tunnel.name().to_owned(),
-            ));
-        }
+    if let (Some(visitor_upgrade), Some(local_upgrade)) = (visitor_upgrade, local_upgrade) {
+        tokio::spawn(splice_upgrade(
+            visitor_upgrade,
+            std::future::ready(Ok(local_upgrade)),
+            tunnel.name().to_owned(),
+        ));
     }
     Ok(response)
 }
 
-/// Copies bytes between the visitor's upgraded connection and the local service's.
-pub(crate) async fn splice_upgrade(
+/// Copies bytes between the visitor's upgraded connection and the local service's, once both
+/// upgrades are through.
+pub(crate) async fn splice_upgrade<L>(
     visitor: hyper::upgrade::OnUpgrade,
-    local: hyper::upgrade::OnUpgrade,
+    local: impl Future<Output = Result<L, hyper::Error>>,
     tunnel: String,
-) {
-    let (visitor, local) = match tokio::try_join!(visitor, local) {
+) where
+    L: AsyncRead + AsyncWrite + Unpin,
+{
+    let (visitor, mut local) = match tokio::try_join!(visitor, local) {
         Ok(pair) => pair,
         Err(err) => {
             tracing::debug!(%tunnel, error = %err, "upgrade failed");
             return;
         }
     };
-    let (mut visitor, mut local) = (TokioIo::new(visitor), TokioIo::new(local));
+    let mut visitor = TokioIo::new(visitor);
     if let Err(err) = crate::splice::splice(&mut visitor, &mut local).await {
         tracing::debug!(%tunnel, error = %err, "upgraded connection ended with an error");
     }

@@ -242,22 +242,25 @@ fn flush_when_idle(
     }
 }
 
+/// Two sessions over an in-memory pipe, the first the opening side: for tests of what runs over
+/// streams.
+#[cfg(test)]
+pub(crate) fn pair() -> ((SessionHandle, Inbound), (SessionHandle, Inbound)) {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let config = SessionConfig {
+        max_streams: 16,
+        accept_backlog: 4,
+    };
+    (
+        spawn(Box::new(a), Mode::Client, config),
+        spawn(Box::new(b), Mode::Server, config),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn pair() -> ((SessionHandle, Inbound), (SessionHandle, Inbound)) {
-        let (a, b) = tokio::io::duplex(64 * 1024);
-        let config = SessionConfig {
-            max_streams: 16,
-            accept_backlog: 4,
-        };
-        (
-            spawn(Box::new(a), Mode::Client, config),
-            spawn(Box::new(b), Mode::Server, config),
-        )
-    }
 
     #[tokio::test]
     async fn streams_carry_bytes_both_ways() {

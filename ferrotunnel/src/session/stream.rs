@@ -14,6 +14,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
+use bytes::BytesMut;
 use futures::{AsyncWrite as _, Stream as _};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -35,6 +36,32 @@ impl SessionStream {
             unread: None,
             _active: Active::new(metrics::STREAMS_ACTIVE),
         }
+    }
+}
+
+impl SessionStream {
+    /// Appends what arrived next to `buf`: the rest of a frame partly read, or the next frame
+    /// whole. `Ready(Ok(0))` is the end of the stream. Unlike `poll_read`, the caller needs no
+    /// buffer while it waits: `buf` grows by what arrived, when it arrives.
+    pub(crate) fn poll_read_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut BytesMut,
+    ) -> Poll<io::Result<usize>> {
+        let (packet, read) = loop {
+            match self.unread.take() {
+                Some(unread) => break unread,
+                None => match ready!(Pin::new(&mut self.stream).poll_next(cx)) {
+                    None => return Poll::Ready(Ok(0)),
+                    Some(Err(err)) => return Poll::Ready(Err(err)),
+                    Some(Ok(packet)) if packet.as_ref().is_empty() => {}
+                    Some(Ok(packet)) => break (packet, 0),
+                },
+            }
+        };
+        let rest = &packet.as_ref()[read..];
+        buf.extend_from_slice(rest);
+        Poll::Ready(Ok(rest.len()))
     }
 }
 

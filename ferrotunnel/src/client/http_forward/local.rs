@@ -103,7 +103,7 @@ async fn forward(
             let local_upgrade = hyper::upgrade::on(&mut response);
             tokio::spawn(splice_upgrade(
                 visitor_upgrade,
-                local_upgrade,
+                async { local_upgrade.await.map(TokioIo::new) },
                 target.tunnel.to_string(),
             ));
         }
