@@ -7,10 +7,10 @@
 
 use std::{
     pin::Pin,
-    task::{Context, Poll, ready},
+    task::{Context, Poll},
 };
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 
 use super::{
@@ -163,11 +163,16 @@ impl Body for ResponseBody {
                 this.skip_framing();
                 return Poll::Ready(Some(Ok(frame)));
             }
-            // Nothing buffered is usable: the buffer goes, so a waiting body holds none.
-            if buffered.is_empty() && buffered.capacity() > 0 {
-                *buffered = bytes::BytesMut::new();
-            }
-            match ready!(connection.stream.poll_read_into(cx, buffered)) {
+            let Poll::Ready(read) = connection.stream.poll_read_into(cx, buffered) else {
+                // Waiting: the buffer goes, so a waiting body holds none. (While frames keep
+                // coming it stays, and its space is reused once the visitor's connection has
+                // written the frames cut from it.)
+                if buffered.is_empty() {
+                    *buffered = BytesMut::new();
+                }
+                return Poll::Pending;
+            };
+            match read {
                 Ok(0) if matches!(this.reading, Reading::UntilClose) => {
                     this.reading = Reading::Ended;
                     this.keep_alive = false;

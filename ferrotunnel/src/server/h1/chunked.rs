@@ -342,4 +342,55 @@ mod tests {
         assert_eq!(data, b"abc");
         assert!(!ended);
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// `chunks` in chunked coding, with an extension on every other size line.
+        fn encode(chunks: &[Vec<u8>], trailer: Option<&str>) -> Vec<u8> {
+            let mut wire = Vec::new();
+            for (i, chunk) in chunks.iter().enumerate() {
+                let ext = if i % 2 == 1 { ";a=b" } else { "" };
+                wire.extend_from_slice(format!("{:X}{ext}\r\n", chunk.len()).as_bytes());
+                wire.extend_from_slice(chunk);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n");
+            if let Some(value) = trailer {
+                wire.extend_from_slice(format!("x-t: {value}\r\n").as_bytes());
+            }
+            wire.extend_from_slice(b"\r\n");
+            wire
+        }
+
+        proptest! {
+            #[test]
+            fn whatever_is_encoded_decodes_to_the_same_bytes(
+                chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..300), 0..8),
+                trailer in proptest::option::of("[a-z0-9]{1,12}"),
+                step in 1usize..64,
+            ) {
+                let wire = encode(&chunks, trailer.as_deref());
+                let (data, trailers, ended) = decode_in_steps(&wire, step).expect("valid coding");
+                prop_assert_eq!(data, chunks.concat());
+                prop_assert!(ended);
+                prop_assert_eq!(
+                    trailers.get("x-t").map(|v| v.to_str().unwrap().to_owned()),
+                    trailer
+                );
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic_nor_yield_more_than_they_hold(
+                wire in proptest::collection::vec(any::<u8>(), 0..512),
+                step in 1usize..64,
+            ) {
+                if let Ok((data, _, _)) = decode_in_steps(&wire, step) {
+                    prop_assert!(data.len() <= wire.len());
+                }
+            }
+        }
+    }
 }

@@ -290,4 +290,20 @@ mod tests {
         let err = parse_all(huge.as_bytes(), &Method::GET).unwrap_err();
         assert!(err.contains("larger"), "{err}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_heads_never_panic(
+            wire in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let mut prefixed = b"HTTP/1.1 200 OK\r\n".to_vec();
+            prefixed.extend_from_slice(&wire);
+            for bytes in [&wire[..], &prefixed[..]] {
+                let mut buf = BytesMut::from(bytes);
+                if let Ok(Some(_)) = parse(&mut buf, &Method::GET) {
+                    proptest::prop_assert!(buf.len() < bytes.len(), "a head takes its bytes");
+                }
+            }
+        }
+    }
 }
