@@ -105,7 +105,9 @@ pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>,
     }
 
     let framing = framing(&response, method)?;
-    let keep_alive = framing != Framing::UntilClose && keeps_alive(&response);
+    // A `2xx` to `CONNECT` turns the connection into a tunnel of the local service's own.
+    let tunnels = method == Method::CONNECT && response.status().is_success();
+    let keep_alive = framing != Framing::UntilClose && !tunnels && keeps_alive(&response);
     Ok(Some(Head {
         response,
         framing,
@@ -228,6 +230,7 @@ mod tests {
                 (Empty, true),
             ),
             ("HTTP/1.1 204 No Content\r\n\r\n", get(), (Empty, true)),
+            ("HTTP/1.1 200 OK\r\n\r\n", Method::CONNECT, (Empty, false)),
             (
                 "HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n",
                 get(),
