@@ -37,6 +37,7 @@ pub(crate) use upgraded::Upgraded;
 use crate::{BoxError, Error, server::TunnelBody, session::SessionStream};
 
 /// One HTTP/1.1 connection to the local service, over one stream of the session.
+#[derive(Debug)]
 pub(crate) struct Connection {
     stream: SessionStream,
     /// Bytes read and not used yet; no allocation while empty.
