@@ -118,9 +118,13 @@ impl Connection {
 
         let upload = (!upload.is_done()).then_some(upload);
         if head.response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if !wants_upgrade || upload.is_some() {
-                return Err(SendError::Failed(
-                    Error::LocalInvalid("it switched protocols unasked".into()).into(),
+            let invalid = |why: &str| SendError::Failed(Error::LocalInvalid(why.into()).into());
+            if !wants_upgrade {
+                return Err(invalid("it switched protocols unasked"));
+            }
+            if upload.is_some() {
+                return Err(invalid(
+                    "it switched protocols before the request body was sent",
                 ));
             }
             return Ok(Answer::Upgrade(
