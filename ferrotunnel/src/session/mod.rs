@@ -44,6 +44,17 @@ type OpenRequest = oneshot::Sender<Result<yamux::Stream, yamux::ConnectionError>
 /// The largest data frame a session sends.
 const FRAME_SIZE: usize = 64 * 1024;
 
+/// How far past 256 KiB per stream a session's streams may grow their receive windows, all
+/// together.
+///
+/// yamux starts every stream at 256 KiB and doubles a stream's window when its sender used half
+/// of it within two round trips, drawing the growth from what the connection's receive window
+/// allows beyond 256 KiB per stream. With no room there, a bulk transfer waits for a window
+/// update every 128 KiB: on loopback that wait, not the copying, bounded a single download
+/// (`docs/benchmarks.md`, change 16). The room is shared and bounds what a
+/// peer can make a session buffer, on top of 256 KiB per stream.
+const WINDOW_GROWTH: usize = 16 << 20;
+
 /// How long closing a session may take to flush its last frames.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -68,7 +79,10 @@ impl SessionConfig {
         config.set_max_connection_receive_window(None);
         config.set_max_num_streams(streams);
         // That bound is also all a peer can make us buffer for this session.
-        config.set_max_connection_receive_window(Some(streams.saturating_mul(256 * 1024)));
+        let window = streams
+            .saturating_mul(256 * 1024)
+            .saturating_add(WINDOW_GROWTH);
+        config.set_max_connection_receive_window(Some(window));
         config
     }
 }

@@ -6,7 +6,8 @@
 //! frames instead, through yamux's `futures::Stream` of [`yamux::Packet`]s, and copies each
 //! into the caller's buffer, initialised or not: nothing is zeroed, and a read touches only the
 //! bytes it delivers (which also keeps a stream that waits for its body from making hyper's
-//! read buffer resident). A frame larger than the caller's buffer is kept and read on.
+//! read buffer resident). A frame larger than the caller's buffer is kept and read on. A body
+//! being forwarded takes frames as they are, with no copy at all ([`SessionStream::poll_next_bytes`]).
 
 use std::{
     io,
@@ -14,7 +15,7 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use bytes::BytesMut;
+use bytes::{Buf as _, Bytes, BytesMut};
 use futures::{AsyncWrite as _, Stream as _};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -40,6 +41,26 @@ impl SessionStream {
 }
 
 impl SessionStream {
+    /// What is left of the frame partly read, or the next frame; `None` at the end of the
+    /// stream.
+    fn poll_unread(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<(yamux::Packet, usize)>>> {
+        if let Some(unread) = self.unread.take() {
+            return Poll::Ready(Ok(Some(unread)));
+        }
+        loop {
+            match ready!(Pin::new(&mut self.stream).poll_next(cx)) {
+                None => return Poll::Ready(Ok(None)),
+                Some(Err(err)) => return Poll::Ready(Err(err)),
+                // An empty frame would read as the end of the stream.
+                Some(Ok(packet)) if packet.as_ref().is_empty() => {}
+                Some(Ok(packet)) => return Poll::Ready(Ok(Some((packet, 0)))),
+            }
+        }
+    }
+
     /// Appends what arrived next to `buf`: the rest of a frame partly read, or the next frame
     /// whole. `Ready(Ok(0))` is the end of the stream. Unlike `poll_read`, the caller needs no
     /// buffer while it waits: `buf` grows by what arrived, when it arrives.
@@ -48,20 +69,28 @@ impl SessionStream {
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
     ) -> Poll<io::Result<usize>> {
-        let (packet, read) = loop {
-            match self.unread.take() {
-                Some(unread) => break unread,
-                None => match ready!(Pin::new(&mut self.stream).poll_next(cx)) {
-                    None => return Poll::Ready(Ok(0)),
-                    Some(Err(err)) => return Poll::Ready(Err(err)),
-                    Some(Ok(packet)) if packet.as_ref().is_empty() => {}
-                    Some(Ok(packet)) => break (packet, 0),
-                },
-            }
+        let Some((packet, read)) = ready!(self.poll_unread(cx))? else {
+            return Poll::Ready(Ok(0));
         };
         let rest = &packet.as_ref()[read..];
         buf.extend_from_slice(rest);
         Poll::Ready(Ok(rest.len()))
+    }
+
+    /// What arrived next, without a copy: the rest of a frame partly read, or the next frame
+    /// whole, as `Bytes` that own yamux's frame buffer. `Ready(Ok(None))` is the end of the
+    /// stream. For bulk data, where copying each frame costs more than the small allocation
+    /// that shares it.
+    pub(crate) fn poll_next_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<Bytes>>> {
+        let Some((packet, read)) = ready!(self.poll_unread(cx))? else {
+            return Poll::Ready(Ok(None));
+        };
+        let mut bytes = Bytes::from_owner(packet);
+        bytes.advance(read);
+        Poll::Ready(Ok(Some(bytes)))
     }
 }
 
@@ -74,26 +103,16 @@ impl AsyncRead for SessionStream {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        let this = &mut *self;
-        let (packet, read) = loop {
-            match &mut this.unread {
-                Some(unread) => break unread,
-                None => match ready!(Pin::new(&mut this.stream).poll_next(cx)) {
-                    // The end of the stream: a read of nothing.
-                    None => return Poll::Ready(Ok(())),
-                    Some(Err(err)) => return Poll::Ready(Err(err)),
-                    // An empty frame would read as the end of the stream.
-                    Some(Ok(packet)) if packet.as_ref().is_empty() => {}
-                    Some(Ok(packet)) => this.unread = Some((packet, 0)),
-                },
-            }
+        let Some((packet, mut read)) = ready!(self.poll_unread(cx))? else {
+            // The end of the stream: a read of nothing.
+            return Poll::Ready(Ok(()));
         };
-        let rest = &packet.as_ref()[*read..];
+        let rest = &packet.as_ref()[read..];
         let n = rest.len().min(buf.remaining());
         buf.put_slice(&rest[..n]);
-        *read += n;
-        if *read == packet.as_ref().len() {
-            this.unread = None;
+        read += n;
+        if read < packet.as_ref().len() {
+            self.unread = Some((packet, read));
         }
         Poll::Ready(Ok(()))
     }

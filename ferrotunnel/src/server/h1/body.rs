@@ -103,6 +103,34 @@ impl ResponseBody {
         }
     }
 
+    /// Body bytes that arrived with nothing buffered before them: a frame of the body, and
+    /// whatever came past its end kept (and later found to be stray).
+    fn cut(&mut self, mut data: Bytes) -> Frame<Bytes> {
+        if let Reading::Length(left) = &mut self.reading {
+            let n = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
+            if n < data.len() {
+                if let Some(connection) = self.connection.as_mut() {
+                    connection.buffered.extend_from_slice(&data.split_off(n));
+                }
+            }
+            *left -= n as u64;
+            if *left == 0 {
+                self.reading = Reading::Ended;
+            }
+        }
+        Frame::data(data)
+    }
+
+    /// The stream ended: the end of a body delimited by it, else a body cut short.
+    fn closed(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Reading::UntilClose = self.reading {
+            self.reading = Reading::Ended;
+            self.keep_alive = false;
+            return Poll::Ready(None);
+        }
+        self.fail(Error::LocalReset("the stream ended in the middle of the body".into()).into())
+    }
+
     fn fail(&mut self, err: BoxError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.connection = None;
         self.reading = Reading::Ended;
@@ -163,6 +191,18 @@ impl Body for ResponseBody {
                 this.skip_framing();
                 return Poll::Ready(Some(Ok(frame)));
             }
+            if let Reading::Length(_) | Reading::UntilClose = this.reading {
+                // Nothing buffered: the next frame goes to the visitor as it is, uncopied.
+                return match connection.stream.poll_next_bytes(cx) {
+                    Poll::Pending => {
+                        *buffered = BytesMut::new();
+                        Poll::Pending
+                    }
+                    Poll::Ready(Ok(Some(data))) => Poll::Ready(Some(Ok(this.cut(data)))),
+                    Poll::Ready(Ok(None)) => this.closed(),
+                    Poll::Ready(Err(err)) => this.fail(Error::LocalReset(err.into()).into()),
+                };
+            }
             let Poll::Ready(read) = connection.stream.poll_read_into(cx, buffered) else {
                 // Waiting: the buffer goes, so a waiting body holds none. (While frames keep
                 // coming it stays, and its space is reused once the visitor's connection has
@@ -173,17 +213,7 @@ impl Body for ResponseBody {
                 return Poll::Pending;
             };
             match read {
-                Ok(0) if matches!(this.reading, Reading::UntilClose) => {
-                    this.reading = Reading::Ended;
-                    this.keep_alive = false;
-                    return Poll::Ready(None);
-                }
-                Ok(0) => {
-                    return this.fail(
-                        Error::LocalReset("the stream ended in the middle of the body".into())
-                            .into(),
-                    );
-                }
+                Ok(0) => return this.closed(),
                 Ok(_) => {}
                 Err(err) => return this.fail(Error::LocalReset(err.into()).into()),
             }

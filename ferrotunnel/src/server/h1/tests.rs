@@ -111,6 +111,48 @@ async fn a_response_comes_back_and_the_connection_serves_again() {
 }
 
 #[tokio::test]
+async fn a_sized_body_stops_at_its_length_and_says_when_it_was_cut_short() {
+    let mut pipe = Pipe::new();
+    let exchange = tokio::spawn(pipe.connection().await.send(get("/")));
+    let mut local = pipe.far.accept().await.unwrap();
+    read_head(&mut local).await;
+    local
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = answered(exchange.await.unwrap()).await.into_body();
+    // The body's bytes and some past its end arrive in one frame, after the head.
+    local.write_all(b"body!!HTTP/1.1 200 OK\r\n").await.unwrap();
+    let bytes = (&mut body).collect().await.unwrap().to_bytes();
+    assert_eq!(bytes, "body!!");
+    assert!(
+        body.take_idle_connection().is_none(),
+        "bytes no request asked for"
+    );
+
+    let exchange = tokio::spawn(pipe.connection().await.send(get("/")));
+    let mut local = pipe.far.accept().await.unwrap();
+    read_head(&mut local).await;
+    local
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = answered(exchange.await.unwrap()).await.into_body();
+    local.write_all(b"only this").await.unwrap();
+    local.shutdown().await.unwrap();
+    assert_eq!(
+        body.frame().await.unwrap().unwrap().into_data().unwrap(),
+        "only this"
+    );
+    let err = body.frame().await.unwrap().unwrap_err();
+    assert!(
+        matches!(err.downcast_ref(), Some(Error::LocalReset(_))),
+        "{err}"
+    );
+    assert!(body.take_idle_connection().is_none());
+}
+
+#[tokio::test]
 async fn chunked_bodies_informational_heads_and_trailers() {
     let mut pipe = Pipe::new();
     let exchange = tokio::spawn(pipe.connection().await.send(get("/")));
