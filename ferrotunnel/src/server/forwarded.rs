@@ -16,7 +16,7 @@ use pin_project::pin_project;
 
 use super::{
     VisitorAddr, hop_by_hop,
-    visitor::{IngressScheme, push_ip},
+    visitor::{IP_TEXT_MAX, IngressScheme, ip_text},
 };
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -100,13 +100,14 @@ fn prepare_request<B>(request: &mut Request<B>, visitor: Option<IpAddr>) {
     }
     let headers = request.headers_mut();
     if let Some(ip) = visitor {
-        let mut chain = String::with_capacity(64);
-        if let Some(earlier) = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            chain.push_str(earlier);
-            chain.push_str(", ");
-        }
-        push_ip(&mut chain, ip);
-        if let Ok(value) = HeaderValue::from_str(&chain) {
+        let mut text = [0; IP_TEXT_MAX];
+        let ip = ip_text(ip, &mut text);
+        let chain = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(earlier) => HeaderValue::from_str(&[earlier, ", ", ip].concat()),
+            // Most requests: the value is the only allocation.
+            None => HeaderValue::from_str(ip),
+        };
+        if let Ok(value) = chain {
             headers.insert(X_FORWARDED_FOR.clone(), value);
         }
     }

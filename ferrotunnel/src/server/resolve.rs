@@ -98,11 +98,12 @@ where
             Lookup::Live(tunnel) => tunnel,
             Lookup::Offline => {
                 record_offline(&request, &name);
+                let name = name.into_owned();
                 return ResponseFuture::Refused(Some(Error::TunnelOffline { name }));
             }
             Lookup::Unknown => {
                 // A path names the tunnel it asked for; a host is its own name.
-                let name = prefix_len.map(|_| name);
+                let name = prefix_len.map(|_| name.into_owned());
                 let host = host.to_owned();
                 return ResponseFuture::Refused(Some(Error::UnknownTunnel { host, name }));
             }

@@ -6,6 +6,8 @@
 //! `X-Forwarded-Prefix`. The host wins when both match. A request to the client-connect path on
 //! a host that is not a tunnel's opens a client session over WebSocket.
 
+use std::borrow::Cow;
+
 /// The path at which clients open sessions over WebSocket (`ws://` and `wss://` server URLs).
 pub const CONNECT_PATH: &str = "/_ferrotunnel/connect";
 
@@ -29,8 +31,9 @@ pub(crate) struct Routing {
 /// A request for a tunnel: its name, and how many leading bytes of the path named it (when it
 /// was routed by path), which are removed before forwarding.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct TunnelRoute {
-    pub(crate) name: String,
+pub(crate) struct TunnelRoute<'a> {
+    /// Lowercase; borrowed from the request when it already was.
+    pub(crate) name: Cow<'a, str>,
     pub(crate) prefix_len: Option<usize>,
 }
 
@@ -77,7 +80,7 @@ impl Routing {
     }
 
     /// The tunnel a request is for, by its host, else by its path; `None` if neither names one.
-    pub(crate) fn tunnel(&self, host: &str, path: &str) -> Option<TunnelRoute> {
+    pub(crate) fn tunnel<'a>(&self, host: &'a str, path: &'a str) -> Option<TunnelRoute<'a>> {
         if let Some(name) = subdomain(host, &self.domain) {
             return Some(TunnelRoute {
                 name,
@@ -88,7 +91,7 @@ impl Routing {
         let rest = path.strip_prefix(prefix)?.strip_prefix('/')?;
         let name = rest.split('/').next().unwrap_or_default();
         (!name.is_empty()).then(|| TunnelRoute {
-            name: name.to_ascii_lowercase(),
+            name: lowercase(name),
             prefix_len: Some(prefix.len() + 1 + name.len()),
         })
     }
@@ -106,12 +109,21 @@ pub(crate) fn request_host<B>(request: &http::Request<B>) -> &str {
 
 /// `app.localhost:8080` on domain `localhost` → `app`. Compares without a lowercase copy of
 /// the host: this runs for every request.
-fn subdomain(host: &str, domain: &str) -> Option<String> {
+fn subdomain<'a>(host: &'a str, domain: &str) -> Option<Cow<'a, str>> {
     let host = strip_port(host).trim_end_matches('.');
     let (name, suffix) = host.split_at_checked(host.len().checked_sub(domain.len())?)?;
     let name = name.strip_suffix('.')?;
     (suffix.eq_ignore_ascii_case(domain) && !name.is_empty() && !name.contains('.'))
-        .then(|| name.to_ascii_lowercase())
+        .then(|| lowercase(name))
+}
+
+/// `name` in lowercase, copied only when it was not.
+fn lowercase(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 fn strip_port(host: &str) -> &str {
@@ -136,7 +148,7 @@ mod tests {
         )
     }
 
-    fn tunnel(name: &str, prefix_len: Option<usize>) -> Option<TunnelRoute> {
+    fn tunnel(name: &str, prefix_len: Option<usize>) -> Option<TunnelRoute<'_>> {
         Some(TunnelRoute {
             name: name.into(),
             prefix_len,

@@ -27,7 +27,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use http::{Request, Response};
 
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, util::Either};
 use tower_http::{propagate_header::PropagateHeaderLayer, set_header::SetRequestHeaderLayer};
 
 use super::{
@@ -57,6 +57,13 @@ pub(super) fn ingress(
     let tunnels = ServiceBuilder::new()
         .layer(RunTunnelPolicyLayer)
         .service(forward);
+    // Without server layers, no box (one more allocation for the clone and for the future of
+    // each request) goes between the top and the tunnels.
+    let tunnels = if server_layers.is_empty() {
+        Either::Right(tunnels)
+    } else {
+        Either::Left(server_layers.wrap(HttpService::new(tunnels)))
+    };
     let answered = ServiceBuilder::new()
         // Every error below becomes a response here and nowhere else.
         .layer(RescueLayer)
@@ -64,7 +71,7 @@ pub(super) fn ingress(
         // Before any user layer: they act per tunnel, and never see client sessions.
         .layer(ResolveTunnelLayer::new(registry))
         .layer(StripPathPrefixLayer)
-        .service(server_layers.wrap(HttpService::new(tunnels)));
+        .service(tunnels);
     // The observers outermost: each is one box around the rest (a box per request for its
     // future, and an allocation per request when hyper's connection clones the service), so
     // none goes between the top steps and the rest.

@@ -13,6 +13,11 @@ use http::{
 pub(super) const MAX_HEAD: usize = 8192 + 4096 * 100;
 /// The most header fields one response head may carry (hyper's limit too).
 const MAX_FIELDS: usize = 100;
+/// Room in a response's header map beyond its own fields, so that no header added later grows
+/// it: the ingress adds `x-request-id` to the response, and hyper reuses the map, cleared, for
+/// the visitor connection's next request, to which the ingress adds four (the request id and
+/// `X-Forwarded-For`, `-Proto`, `-Host`).
+const HEADER_ROOM: usize = 5;
 
 /// How the body after a head is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +91,7 @@ pub(super) fn parse(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>,
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(fields);
+    let mut headers = HeaderMap::with_capacity(fields + HEADER_ROOM);
     for &(name_at, name_len, value_at, value_len) in &spans[..fields] {
         let name = HeaderName::from_bytes(&head[name_at as usize..(name_at + name_len) as usize])
             .map_err(|_| "a header name is invalid".to_owned())?;
