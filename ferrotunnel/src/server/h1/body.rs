@@ -31,6 +31,25 @@ enum Reading {
     Ended,
 }
 
+impl Reading {
+    /// How many of `available` bytes, the next off the stream, belong to a sized or
+    /// close-delimited body; moves past them.
+    fn take(&mut self, available: usize) -> usize {
+        match self {
+            Reading::Length(left) => {
+                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(available);
+                *left -= n as u64;
+                if *left == 0 {
+                    *self = Reading::Ended;
+                }
+                n
+            }
+            Reading::UntilClose => available,
+            Reading::Chunked(_) | Reading::Ended => 0,
+        }
+    }
+}
+
 /// A response body read off its connection.
 pub(crate) struct ResponseBody {
     /// The connection, until the body ends or fails.
@@ -106,16 +125,11 @@ impl ResponseBody {
     /// Body bytes that arrived with nothing buffered before them: a frame of the body, and
     /// whatever came past its end kept (and later found to be stray).
     fn cut(&mut self, mut data: Bytes) -> Frame<Bytes> {
-        if let Reading::Length(left) = &mut self.reading {
-            let n = usize::try_from(*left).unwrap_or(usize::MAX).min(data.len());
-            if n < data.len() {
-                if let Some(connection) = self.connection.as_mut() {
-                    connection.buffered.extend_from_slice(&data.split_off(n));
-                }
-            }
-            *left -= n as u64;
-            if *left == 0 {
-                self.reading = Reading::Ended;
+        let n = self.reading.take(data.len());
+        if n < data.len() {
+            let past = data.split_off(n);
+            if let Some(connection) = self.connection.as_mut() {
+                connection.buffered.extend_from_slice(&past);
             }
         }
         Frame::data(data)
@@ -159,18 +173,9 @@ impl Body for ResponseBody {
             let buffered = &mut connection.buffered;
             let frame = match &mut this.reading {
                 Reading::Ended => return Poll::Ready(None),
-                Reading::Length(left) if !buffered.is_empty() => {
-                    let n = usize::try_from(*left)
-                        .unwrap_or(usize::MAX)
-                        .min(buffered.len());
-                    *left -= n as u64;
-                    if *left == 0 {
-                        this.reading = Reading::Ended;
-                    }
+                Reading::Length(_) | Reading::UntilClose if !buffered.is_empty() => {
+                    let n = this.reading.take(buffered.len());
                     Some(Frame::data(buffered.split_to(n).freeze()))
-                }
-                Reading::UntilClose if !buffered.is_empty() => {
-                    Some(Frame::data(buffered.split().freeze()))
                 }
                 Reading::Chunked(decoder) => match decoder.decode(buffered) {
                     Ok(Some(Decoded::Data(data))) => Some(Frame::data(data)),
