@@ -39,14 +39,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Bulk transfers and glibc's allocator
+//! # The allocator
 //!
-//! A large download allocates and frees a few hundred KiB of frame buffers per stream in
-//! bursts. With glibc's default trim threshold (128 KiB), each burst's memory goes back to the
-//! kernel and is faulted in again by the next: about a fifth of the throughput on Linux. The
-//! `ferrotunnel` binary keeps up to 4 MiB of freed memory per heap for reuse; an application
-//! that embeds this crate and moves bulk data gets the same by running with
-//! `MALLOC_TRIM_THRESHOLD_=4194304` (the measurements are in `docs/benchmarks.md`).
+//! A tunnel allocates on one worker thread and frees on another all the time, and a large
+//! download allocates and frees a few hundred KiB of frame buffers per stream in bursts; the
+//! allocator shows in both. The `ferrotunnel` binary runs on jemalloc, and zeroes large blocks
+//! itself, because jemalloc zeroes them by faulting pages in again; with glibc, set
+//! `MALLOC_TRIM_THRESHOLD_=16777216`, or each burst's memory goes back to the kernel and is
+//! faulted in again by the next. `docs/library.md` ("The allocator") has the details and
+//! `docs/benchmarks.md` the measurements.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
