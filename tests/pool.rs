@@ -71,6 +71,58 @@ async fn keep_alive_visitors_reuse_one_stream_and_one_local_connection() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_stream_that_carried_a_bulk_exchange_is_closed_rather_than_pooled() {
+    init_tracing();
+    let (local, accepted) = counting_local_service().await;
+    let server = start_server().await;
+    let client = start_client(&server, "app", local).await;
+    let visitor = Visitor::new(server.http_addr());
+    let hello = async || {
+        let (status, body) = visitor.get("app.localhost", "/hello").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, "hello from the local service")
+        );
+    };
+
+    hello().await;
+    hello().await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+    // A download over 1 MiB: its stream closes with it, and the next request opens another.
+    let request = visitor.request("app.localhost", "GET", "/download/1100000", full(b""));
+    let response = visitor.send(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_stream_len(response.into_body()).await, 1_100_000);
+    hello().await;
+    hello().await;
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "the download's connection went, and the new one is pooled"
+    );
+
+    // An upload counts the same way: 600 000 bytes out and the same back.
+    static UPLOAD: [u8; 600_000] = [b'u'; 600_000];
+    let (status, _, body) = visitor
+        .call("app.localhost", "POST", "/echo", &UPLOAD)
+        .await;
+    assert_eq!((status, body.len()), (StatusCode::OK, UPLOAD.len()));
+    hello().await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+
+    // Just under the bound, a download keeps its stream.
+    let request = visitor.request("app.localhost", "GET", "/download/1000000", full(b""));
+    let response = visitor.send(request).await;
+    assert_eq!(body_stream_len(response.into_body()).await, 1_000_000);
+    hello().await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+
+    client.shutdown().await.expect("client stops cleanly");
+    server.shutdown().await;
+}
+
 /// A local service that answers one request per connection and then hangs up, without saying
 /// so (`Connection: close`) — as a server whose keep-alive timeout just expired does.
 async fn one_request_per_connection() -> (SocketAddr, Arc<AtomicUsize>) {

@@ -39,6 +39,19 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// frees their streams on both sides) and those idle for too long.
 const SWEEP_PERIOD: Duration = Duration::from_secs(5);
 
+/// The bytes an exchange may move (request and response together) for its connection to go
+/// back to the pool; a connection that moved more closes with its response.
+///
+/// yamux grows a stream's receive window while a bulk transfer keeps it busy, drawing on room
+/// the whole session shares (`session::WINDOW_GROWTH`); it never shrinks a window, and gives
+/// the growth back only when the stream closes. A pooled stream would keep what a download
+/// grew for as long as it idles, and the next download, on another stream, could not grow:
+/// after eight parallel downloads a single one ran at 700–840 MiB/s instead of 1 100
+/// (`docs/benchmarks.md`, change 19). An exchange under this size grows a window to 2 MiB at
+/// most. Closing costs the next request on that key a new stream (one round trip to the
+/// client), which is small beside a transfer this large.
+const BULK_EXCHANGE: u64 = 1 << 20;
+
 /// One session's pool of HTTP/1.1 connections over its streams.
 #[derive(Debug)]
 pub(crate) struct StreamPool {
@@ -153,7 +166,10 @@ impl Shared {
         take_newest_open(idle.get_mut(key)?, Instant::now())
     }
 
-    fn check_in(&self, key: PoolKey, connection: Connection) {
+    fn check_in(&self, key: PoolKey, mut connection: Connection) {
+        if connection.take_moved() > BULK_EXCHANGE {
+            return;
+        }
         let mut idle = self.lock();
         let list = idle.entry(key).or_default();
         if list.len() < self.max_idle {

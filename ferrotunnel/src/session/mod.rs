@@ -51,8 +51,10 @@ const FRAME_SIZE: usize = 64 * 1024;
 /// of it within two round trips, drawing the growth from what the connection's receive window
 /// allows beyond 256 KiB per stream. With no room there, a bulk transfer waits for a window
 /// update every 128 KiB: on loopback that wait, not the copying, bounded a single download
-/// (`docs/benchmarks.md`, change 16). The room is shared, goes to the streams that grow first,
-/// and bounds what a peer can make a session buffer on top of 256 KiB per stream.
+/// (`docs/benchmarks.md`, change 16). The room is shared, goes to the streams that grow first
+/// and comes back when they close (which is why the server's pool closes a stream after a bulk
+/// exchange rather than keep it), and bounds what a peer can make a session buffer on top of
+/// 256 KiB per stream.
 const WINDOW_GROWTH: usize = 16 << 20;
 
 /// How long closing a session may take to flush its last frames.

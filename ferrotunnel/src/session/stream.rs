@@ -27,6 +27,8 @@ pub(crate) struct SessionStream {
     stream: yamux::Stream,
     /// What is left of the last frame yamux handed over: the frame, and how much of it was read.
     unread: Option<(yamux::Packet, usize)>,
+    /// Bytes received and sent since [`SessionStream::take_moved`] last looked.
+    moved: u64,
     _active: Active,
 }
 
@@ -35,8 +37,14 @@ impl SessionStream {
         Self {
             stream,
             unread: None,
+            moved: 0,
             _active: Active::new(metrics::STREAMS_ACTIVE),
         }
+    }
+
+    /// The bytes received and sent since the last call (or since the stream opened).
+    pub(crate) fn take_moved(&mut self) -> u64 {
+        std::mem::take(&mut self.moved)
     }
 }
 
@@ -56,7 +64,10 @@ impl SessionStream {
                 Some(Err(err)) => return Poll::Ready(Err(err)),
                 // An empty frame would read as the end of the stream.
                 Some(Ok(packet)) if packet.as_ref().is_empty() => {}
-                Some(Ok(packet)) => return Poll::Ready(Ok(Some((packet, 0)))),
+                Some(Ok(packet)) => {
+                    self.moved += packet.as_ref().len() as u64;
+                    return Poll::Ready(Ok(Some((packet, 0))));
+                }
             }
         }
     }
@@ -124,7 +135,9 @@ impl AsyncWrite for SessionStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let written = ready!(Pin::new(&mut self.stream).poll_write(cx, buf))?;
+        self.moved += written as u64;
+        Poll::Ready(Ok(written))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -81,6 +81,12 @@ impl Connection {
         let _ = poll_fn(|cx| self.stream.poll_read_into(cx, &mut stray)).await;
     }
 
+    /// The bytes this connection received and sent since the last call (or since it opened):
+    /// what its last exchange moved, when called once per exchange.
+    pub(crate) fn take_moved(&mut self) -> u64 {
+        self.stream.take_moved()
+    }
+
     /// A connection going back to the pool holds no buffer.
     fn idle(mut self) -> Self {
         self.buffered = BytesMut::new();
