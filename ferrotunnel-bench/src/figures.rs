@@ -3,7 +3,7 @@
 
 use crate::{
     memory,
-    options::Options,
+    options::{Options, Part},
     report::{Compare, Row},
     route::Route,
     rss::Rss,
@@ -33,8 +33,9 @@ pub(crate) struct Figures<'a> {
     pub(crate) settled: &'a Memory,
     pub(crate) client_starts: &'a [startup::Start],
     pub(crate) service_starts: &'a [startup::Start],
-    pub(crate) tunnels: &'a memory::ManyTunnels,
-    pub(crate) held: &'a memory::HeldStreams,
+    /// `None` when the options leave the part out, like the empty lists above.
+    pub(crate) tunnels: Option<&'a memory::ManyTunnels>,
+    pub(crate) held: Option<&'a memory::HeldStreams>,
 }
 
 impl Figures<'_> {
@@ -52,53 +53,59 @@ impl Figures<'_> {
                 through: medians.collect(),
             });
         };
-        let rate = o.latency_rate;
-        traffic_row(
-            format!("latency p50 at {rate} req/s (ms)"),
-            Compare::Time,
-            |t| &t.p50,
-        );
-        traffic_row(
-            format!("latency p99 at {rate} req/s (ms)"),
-            Compare::Time,
-            |t| &t.p99,
-        );
-        traffic_row(
-            format!("latency p99.9 at {rate} req/s (ms)"),
-            Compare::Time,
-            |t| &t.p999,
-        );
-        traffic_row(
-            format!("max req/s, {} connections, 1 KiB", o.rate_connections),
-            Compare::Throughput,
-            |t| &t.rate,
-        );
-        traffic_row(
-            "server CPU per request at max rate (µs)".into(),
-            Compare::Alone,
-            |t| &t.server_cpu,
-        );
-        traffic_row(
-            "client CPU per request at max rate (µs)".into(),
-            Compare::Alone,
-            |t| &t.client_cpu,
-        );
-        traffic_row(
-            "server + client CPU per request (µs)".into(),
-            Compare::Alone,
-            |t| &t.tunnel_cpu,
-        );
-        let size = mib_label(o.download_bytes);
-        traffic_row(
-            format!("download {size}, 1 stream (MiB/s)"),
-            Compare::Throughput,
-            |t| &t.single,
-        );
-        traffic_row(
-            format!("download {size}, {} streams (MiB/s)", o.download_streams),
-            Compare::Throughput,
-            |t| &t.parallel,
-        );
+        if o.measures(Part::Latency) {
+            let rate = o.latency_rate;
+            traffic_row(
+                format!("latency p50 at {rate} req/s (ms)"),
+                Compare::Time,
+                |t| &t.p50,
+            );
+            traffic_row(
+                format!("latency p99 at {rate} req/s (ms)"),
+                Compare::Time,
+                |t| &t.p99,
+            );
+            traffic_row(
+                format!("latency p99.9 at {rate} req/s (ms)"),
+                Compare::Time,
+                |t| &t.p999,
+            );
+        }
+        if o.measures(Part::Rate) {
+            traffic_row(
+                format!("max req/s, {} connections, 1 KiB", o.rate_connections),
+                Compare::Throughput,
+                |t| &t.rate,
+            );
+            traffic_row(
+                "server CPU per request at max rate (µs)".into(),
+                Compare::Alone,
+                |t| &t.server_cpu,
+            );
+            traffic_row(
+                "client CPU per request at max rate (µs)".into(),
+                Compare::Alone,
+                |t| &t.client_cpu,
+            );
+            traffic_row(
+                "server + client CPU per request (µs)".into(),
+                Compare::Alone,
+                |t| &t.tunnel_cpu,
+            );
+        }
+        if o.measures(Part::Download) {
+            let size = mib_label(o.download_bytes);
+            traffic_row(
+                format!("download {size}, 1 stream (MiB/s)"),
+                Compare::Throughput,
+                |t| &t.single,
+            );
+            traffic_row(
+                format!("download {size}, {} streams (MiB/s)", o.download_streams),
+                Compare::Throughput,
+                |t| &t.parallel,
+            );
+        }
 
         let ms_median = |starts: &[startup::Start]| {
             median(
@@ -108,12 +115,14 @@ impl Figures<'_> {
                     .collect::<Vec<_>>(),
             )
         };
-        rows.push(Row {
-            figure: "process start → first request served (ms)".into(),
-            compare: Compare::Time,
-            direct: ms_median(self.service_starts),
-            through: self.ours_only(ms_median(self.client_starts)),
-        });
+        if o.measures(Part::Startup) {
+            rows.push(Row {
+                figure: "process start → first request served (ms)".into(),
+                compare: Compare::Time,
+                direct: ms_median(self.service_starts),
+                through: self.ours_only(ms_median(self.client_starts)),
+            });
+        }
 
         let memory_row =
             |figure: &str, memory: &Memory, pick: fn(&RouteMemory) -> Option<f64>| Row {
@@ -163,33 +172,37 @@ impl Figures<'_> {
             self.settled,
             |m| m.client.map(|r| r.now),
         ));
-        rows.push(Row {
-            figure: format!("server peak RSS, {} tunnels (MiB)", self.tunnels.tunnels),
-            compare: Compare::Alone,
-            direct: None,
-            through: self.ours_only(Some(self.tunnels.server.peak)),
-        });
-        rows.push(Row {
-            figure: format!("server RSS holding {} streams (MiB)", self.held.wanted),
-            compare: Compare::Alone,
-            direct: None,
-            through: self.ours_only(Some(self.held.server.now)),
-        });
-        rows.push(Row {
-            figure: format!("client RSS holding {} streams (MiB)", self.held.wanted),
-            compare: Compare::Alone,
-            direct: None,
-            through: self.ours_only(Some(self.held.client.now)),
-        });
+        if let Some(tunnels) = self.tunnels {
+            rows.push(Row {
+                figure: format!("server peak RSS, {} tunnels (MiB)", tunnels.tunnels),
+                compare: Compare::Alone,
+                direct: None,
+                through: self.ours_only(Some(tunnels.server.peak)),
+            });
+        }
+        if let Some(held) = self.held {
+            rows.push(Row {
+                figure: format!("server RSS holding {} streams (MiB)", held.wanted),
+                compare: Compare::Alone,
+                direct: None,
+                through: self.ours_only(Some(held.server.now)),
+            });
+            rows.push(Row {
+                figure: format!("client RSS holding {} streams (MiB)", held.wanted),
+                compare: Compare::Alone,
+                direct: None,
+                through: self.ours_only(Some(held.client.now)),
+            });
+        }
 
         let mut errors: Vec<Option<f64>> =
             self.traffic.iter().map(|t| Some(t.errors as f64)).collect();
-        if let Some(ours) = errors.get_mut(1) {
+        if let (Some(ours), Some(held)) = (errors.get_mut(1), self.held) {
             // Held streams that did not open, or did not end with their release line.
-            let held = self.held.errors
-                + (self.held.wanted - self.held.opened.min(self.held.wanted)) as u64
-                + (self.held.opened - self.held.released.min(self.held.opened)) as u64;
-            *ours = Some(self.traffic[1].errors as f64 + held as f64);
+            let failed = held.errors
+                + (held.wanted - held.opened.min(held.wanted)) as u64
+                + (held.opened - held.released.min(held.opened)) as u64;
+            *ours = Some(self.traffic[1].errors as f64 + failed as f64);
         }
         let direct = errors.first().copied().flatten();
         rows.push(Row {
@@ -219,32 +232,45 @@ impl Figures<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let o = self.options;
         for (route, t) in self.routes.iter().zip(self.traffic) {
-            lines.push(format!(
-                "  {:<12} p50 [{}] p99 [{}] p99.9 [{}] ms; pacer send delay p50 [{}] ms",
-                route.name,
-                list(&t.p50, 3),
-                list(&t.p99, 3),
-                list(&t.p999, 3),
-                list(&t.send_delay, 3),
-            ));
-            lines.push(format!(
-                "  {:<12} req/s [{}] (TCP connections opened machine-wide per 1000 requests [{}]); MiB/s 1 stream [{}], {} streams [{}]{}",
-                route.name,
-                list(&t.rate, 0),
-                list(&t.opens_per_1000, 0),
-                list(&t.single, 1),
-                self.options.download_streams,
-                list(&t.parallel, 1),
-                if t.incomplete > 0 {
+            if o.measures(Part::Latency) {
+                lines.push(format!(
+                    "  {:<12} p50 [{}] p99 [{}] p99.9 [{}] ms; pacer send delay p50 [{}] ms",
+                    route.name,
+                    list(&t.p50, 3),
+                    list(&t.p99, 3),
+                    list(&t.p999, 3),
+                    list(&t.send_delay, 3),
+                ));
+            }
+            let mut parts = Vec::new();
+            if o.measures(Part::Rate) {
+                parts.push(format!(
+                    "req/s [{}] (TCP connections opened machine-wide per 1000 requests [{}])",
+                    list(&t.rate, 0),
+                    list(&t.opens_per_1000, 0),
+                ));
+            }
+            if o.measures(Part::Download) {
+                let capped = if t.incomplete > 0 {
                     format!(
                         "; {} download(s) stopped at the {:?} cap",
                         t.incomplete, self.options.download_cap
                     )
                 } else {
                     String::new()
-                }
-            ));
+                };
+                parts.push(format!(
+                    "MiB/s 1 stream [{}], {} streams [{}]{capped}",
+                    list(&t.single, 1),
+                    self.options.download_streams,
+                    list(&t.parallel, 1),
+                ));
+            }
+            if !parts.is_empty() {
+                lines.push(format!("  {:<12} {}", route.name, parts.join("; ")));
+            }
             if !t.server_cpu.is_empty() {
                 lines.push(format!(
                     "  {:<12} CPU per request at max rate (µs): server [{}], client [{}]",
@@ -267,11 +293,13 @@ impl Figures<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        lines.push(format!(
-            "  start-up, ready line / first response (ms): local service [{}]; ferrotunnel client [{}]",
-            starts(self.service_starts),
-            starts(self.client_starts)
-        ));
+        if o.measures(Part::Startup) {
+            lines.push(format!(
+                "  start-up, ready line / first response (ms): local service [{}]; ferrotunnel client [{}]",
+                starts(self.service_starts),
+                starts(self.client_starts)
+            ));
+        }
         lines.push("memory, VmRSS now / VmHWM peak (MiB):".to_owned());
         for (i, route) in self.routes.iter().enumerate().skip(1) {
             let show = |m: Option<Rss>| {
@@ -291,8 +319,8 @@ impl Figures<'_> {
                 show(self.settled[i].client),
             ));
         }
-        let t = self.tunnels;
-        lines.push(format!(
+        if let Some(t) = self.tunnels {
+            lines.push(format!(
             "  {} tunnels from {} library clients in the harness process, registered in {:.1} s: server {:.1} / {:.1}",
             t.tunnels,
             t.clients,
@@ -300,8 +328,9 @@ impl Figures<'_> {
             t.server.now,
             t.server.peak
         ));
-        let h = self.held;
-        lines.push(format!(
+        }
+        if let Some(h) = self.held {
+            lines.push(format!(
             "  {} held streams: {} opened in {:.1} s ({} counted at the local service), {} released; server {:.1} / {:.1}, client {:.1} / {:.1}",
             h.wanted,
             h.opened,
@@ -313,11 +342,12 @@ impl Figures<'_> {
             h.client.now,
             h.client.peak
         ));
-        if let Some(err) = &h.first_error {
-            lines.push(format!(
-                "  held streams: {} error(s); first: {err}",
-                h.errors
-            ));
+            if let Some(err) = &h.first_error {
+                lines.push(format!(
+                    "  held streams: {} error(s); first: {err}",
+                    h.errors
+                ));
+            }
         }
         lines
     }

@@ -40,7 +40,7 @@ mod tcp_opens;
 mod traffic;
 mod watcher;
 
-pub use options::Options;
+pub use options::{Options, Part};
 pub use report::{Compare, Report, Row};
 pub use spawn::ROLE_ENV;
 

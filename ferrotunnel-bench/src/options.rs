@@ -1,12 +1,63 @@
 //! How big a run is: the full benchmark, or `--quick` (the same figures with small sizes and
 //! one run, to prove the harness works end to end).
 //!
-//! Arguments: `--quick`, `--runs N`, `--no-peers`, `--feature-columns`. Anything else is ignored with a note on
-//! stderr, because cargo passes its own (`--bench` to benchmarks).
+//! Arguments: `--quick`, `--runs N`, `--no-peers`, `--feature-columns`, `--only PART,…` (see
+//! [`Part`]). Anything else is ignored with a note on stderr, because cargo passes its own
+//! (`--bench` to benchmarks).
 
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+
+/// A part of the run that `--only` can pick. Memory at idle and after traffic is read in every
+/// run: it costs nothing but the settle time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Latency at a fixed rate.
+    Latency,
+    /// Max requests per second, and CPU per request.
+    Rate,
+    /// Downloads on one stream and on several.
+    Download,
+    /// Process start to first request served.
+    Startup,
+    /// A server's memory with many tunnels.
+    Tunnels,
+    /// Memory holding many streams.
+    Held,
+}
+
+impl Part {
+    const ALL: [(Part, &'static str); 6] = [
+        (Part::Latency, "latency"),
+        (Part::Rate, "rate"),
+        (Part::Download, "download"),
+        (Part::Startup, "startup"),
+        (Part::Tunnels, "tunnels"),
+        (Part::Held, "held"),
+    ];
+
+    fn parse(name: &str) -> anyhow::Result<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(part, _)| *part)
+            .with_context(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                format!(
+                    "--only: {name:?} is not a part of the run; the parts are {}",
+                    names.join(", ")
+                )
+            })
+    }
+
+    fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(part, _)| *part == self)
+            .map_or("?", |(_, n)| n)
+    }
+}
 
 /// The shape of a run.
 #[derive(Debug, Clone)]
@@ -21,6 +72,8 @@ pub struct Options {
     /// them all on: always in the quick run, which proves each works; on request in the full
     /// run, where every column costs about a minute and a half.
     pub feature_columns: bool,
+    /// The parts to measure; `None` is every part.
+    pub only: Option<Vec<Part>>,
 
     /// Latency: requests per second, open loop.
     pub latency_rate: u32,
@@ -63,6 +116,7 @@ impl Options {
             runs: 3,
             peers: true,
             feature_columns: false,
+            only: None,
             latency_rate: 1000,
             latency_connections: 8,
             latency_warmup: Duration::from_secs(2),
@@ -126,6 +180,14 @@ impl Options {
                         bail!("--runs must be at least 1");
                     }
                 }
+                "--only" => {
+                    let list = args.next().context("--only needs a list of parts")?;
+                    let parts = list
+                        .split(',')
+                        .map(|name| Part::parse(name.trim()))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    options.only = Some(parts);
+                }
                 // Anything a caller passes to every bench or test binary.
                 other => eprintln!("loadtest: ignoring argument {other:?}"),
             }
@@ -133,9 +195,14 @@ impl Options {
         Ok(options)
     }
 
+    /// Whether the run measures `part`.
+    pub fn measures(&self, part: Part) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(&part))
+    }
+
     /// A one-line summary of the sizes, for the report.
     pub(crate) fn describe(&self) -> Vec<String> {
-        vec![
+        let mut lines = vec![
             format!(
                 "plan:    {} mode, {} measured run(s) per figure (median reported), warm-up before each figure",
                 if self.quick { "quick" } else { "full" },
@@ -158,7 +225,15 @@ impl Options {
                 self.tunnels_per_client,
                 self.held_streams
             ),
-        ]
+        ];
+        if let Some(only) = &self.only {
+            let names: Vec<&str> = only.iter().map(|part| part.name()).collect();
+            lines.push(format!(
+                "         only: {} (and memory at idle and after traffic)",
+                names.join(", ")
+            ));
+        }
+        lines
     }
 }
 
@@ -184,5 +259,27 @@ mod tests {
         assert_eq!(options.runs, 5);
         assert!(parse(&["--runs"]).is_err());
         assert!(parse(&["--runs", "0"]).is_err());
+    }
+
+    #[test]
+    fn only_picks_parts_and_names_the_valid_ones_when_wrong() {
+        let all = parse(&[]).expect("parses");
+        assert!(all.measures(Part::Latency) && all.measures(Part::Held));
+        let some = parse(&["--only", "rate,download"]).expect("parses");
+        assert!(some.measures(Part::Rate) && some.measures(Part::Download));
+        assert!(!some.measures(Part::Latency) && !some.measures(Part::Held));
+        assert!(
+            some.describe()
+                .last()
+                .expect("a plan")
+                .contains("rate, download")
+        );
+        let err = parse(&["--only", "rate,speed"]).expect_err("an unknown part");
+        assert!(
+            format!("{err:#}").contains("\"speed\" is not a part"),
+            "{err:#}"
+        );
+        assert!(format!("{err:#}").contains("latency, rate, download, startup, tunnels, held"));
+        assert!(parse(&["--only"]).is_err());
     }
 }

@@ -23,7 +23,7 @@ use crate::{
     load::Target,
     machine::Machine,
     memory,
-    options::Options,
+    options::{Options, Part},
     otlp_sink::OtlpSink,
     peers,
     report::Report,
@@ -287,17 +287,31 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     let Column { server, client, .. } = plain;
 
     // 3. start-up
-    progress("start-up times");
-    let client_starts = startup::client(&runtime, bin, &server, local.addr, options.startup_runs)?;
-    let service_starts = startup::local_service(&runtime, options.startup_runs)?;
+    let (client_starts, service_starts) = if options.measures(Part::Startup) {
+        progress("start-up times");
+        (
+            startup::client(&runtime, bin, &server, local.addr, options.startup_runs)?,
+            startup::local_service(&runtime, options.startup_runs)?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     drop(client);
     drop(server);
 
     // 4. memory under many tunnels, and under many streams
-    progress(&format!("{} tunnels", options.tunnels));
-    let tunnels = memory::many_tunnels(&runtime, bin, local.addr, options)?;
-    progress(&format!("{} held streams", options.held_streams));
-    let held = memory::held_streams(&runtime, bin, &local, options)?;
+    let tunnels = if options.measures(Part::Tunnels) {
+        progress(&format!("{} tunnels", options.tunnels));
+        Some(memory::many_tunnels(&runtime, bin, local.addr, options)?)
+    } else {
+        None
+    };
+    let held = if options.measures(Part::Held) {
+        progress(&format!("{} held streams", options.held_streams));
+        Some(memory::held_streams(&runtime, bin, &local, options)?)
+    } else {
+        None
+    };
 
     let mut report = Report {
         machine: machine.lines(),
@@ -315,8 +329,8 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
         settled: &settled,
         client_starts: &client_starts,
         service_starts: &service_starts,
-        tunnels: &tunnels,
-        held: &held,
+        tunnels: tunnels.as_ref(),
+        held: held.as_ref(),
     };
     report.rows = figures.rows();
     report.details = figures.details();

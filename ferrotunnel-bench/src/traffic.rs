@@ -11,7 +11,7 @@ use crate::{
         latency::{self, LatencyPlan},
         rate::{self, RatePlan},
     },
-    options::Options,
+    options::{Options, Part},
     route::Route,
     stats::{self, ms},
     tcp_opens,
@@ -50,7 +50,7 @@ impl RouteTraffic {
     }
 }
 
-/// Measures every traffic figure over `routes`; returns one result per route, in order. Call
+/// Measures every traffic figure the options pick over `routes`; returns one result per route, in order. Call
 /// it from the main thread: it paces the latency figure's requests.
 pub(crate) fn measure(
     runtime: &Runtime,
@@ -58,9 +58,15 @@ pub(crate) fn measure(
     options: &Options,
 ) -> anyhow::Result<Vec<RouteTraffic>> {
     let mut results = vec![RouteTraffic::default(); routes.len()];
-    latency_figure(runtime, routes, options, &mut results)?;
-    runtime.block_on(rate_figure(routes, options, &mut results))?;
-    runtime.block_on(download_figure(routes, options, &mut results))?;
+    if options.measures(Part::Latency) {
+        latency_figure(runtime, routes, options, &mut results)?;
+    }
+    if options.measures(Part::Rate) {
+        runtime.block_on(rate_figure(routes, options, &mut results))?;
+    }
+    if options.measures(Part::Download) {
+        runtime.block_on(download_figure(routes, options, &mut results))?;
+    }
     Ok(results)
 }
 
