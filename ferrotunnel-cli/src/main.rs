@@ -61,7 +61,7 @@ use cli::{Cli, Command};
 const LOG_TARGET: &str = "ferrotunnel_cli";
 
 fn main() -> ExitCode {
-    malloc::tune_allocator();
+    malloc::give_memory_back_when_quiet();
     // The matches are kept: they say which settings the user gave as flags, which is what
     // lays flags over a config file.
     let matches = Cli::command().get_matches();

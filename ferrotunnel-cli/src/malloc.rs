@@ -108,7 +108,7 @@ mod jemalloc {
 
     /// The address of a C string, as jemalloc's `malloc_conf` variable holds it.
     #[repr(transparent)]
-    pub(super) struct Conf(*const c_char);
+    struct Conf(*const c_char);
 
     // SAFETY: it points at a string constant, which nothing writes.
     unsafe impl Sync for Conf {}
@@ -140,7 +140,7 @@ mod jemalloc {
 /// Starts the watcher that gives memory back when the process goes quiet. Call it first in
 /// `main`.
 #[cfg(not(target_env = "msvc"))]
-pub(crate) fn tune_allocator() {
+pub(crate) fn give_memory_back_when_quiet() {
     // Without the thread (the system refused one) only memory after traffic is at stake, so the
     // tunnel runs on; nothing can log it yet, as logging starts once the command is known.
     let _watcher = std::thread::Builder::new()
@@ -160,7 +160,7 @@ pub(crate) fn tune_allocator() {
 
 /// The system's allocator, with its own policy; nothing to set.
 #[cfg(target_env = "msvc")]
-pub(crate) fn tune_allocator() {}
+pub(crate) fn give_memory_back_when_quiet() {}
 
 /// CPU time the whole process has used, all threads together.
 #[cfg(not(target_env = "msvc"))]

@@ -7,7 +7,8 @@
 //! into the caller's buffer, initialised or not: nothing is zeroed, and a read touches only the
 //! bytes it delivers (which also keeps a stream that waits for its body from making hyper's
 //! read buffer resident). A frame larger than the caller's buffer is kept and read on. A body
-//! being forwarded takes frames as they are, with no copy at all ([`SessionStream::poll_next_bytes`]).
+//! being forwarded takes frames as they are, with no copy at all
+//! ([`SessionStream::poll_next_bytes`]).
 
 use std::{
     io,
