@@ -29,6 +29,7 @@ mod memory;
 mod options;
 mod otlp_sink;
 mod peers;
+mod pki;
 mod report;
 mod route;
 mod rss;

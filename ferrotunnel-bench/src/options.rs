@@ -69,8 +69,9 @@ pub struct Options {
     /// ferrotunnel 1.5 when `FERROTUNNEL_1_5_BIN` names its binary.
     pub peers: bool,
     /// A column for each layer alone (policy, dashboard, metrics, traces) besides the one with
-    /// them all on: always in the quick run, which proves each works; on request in the full
-    /// run, where every column costs about a minute and a half.
+    /// them all on, and one whose client reaches its server over TLS: always in the quick run,
+    /// which proves each works; on request in the full run, where every column costs about a
+    /// minute and a half.
     pub feature_columns: bool,
     /// The parts to measure; `None` is every part.
     pub only: Option<Vec<Part>>,

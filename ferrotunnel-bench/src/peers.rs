@@ -8,7 +8,9 @@
 //! - `rathole` takes every address from its config file, so the harness picks free ports by
 //!   binding `127.0.0.1:0` and closing the socket just before starting it (a tiny race with any
 //!   other program picking ports at that moment). Ready when the server logs that it listens
-//!   for visitors, which it does once the client's control channel is up.
+//!   for visitors, which it does once the client's control channel is up. With
+//!   `--feature-columns` it gets a second column, `rathole+noise`: its link encrypted with the
+//!   Noise protocol and a key pair from `rathole --genkey`, to set beside `ferrotunnel+tls`.
 //! - `bore server` always listens for clients on port 7835 (its protocol's constant), so bore is
 //!   skipped when that port is taken; visitor ports are picked by the server and read back from
 //!   the client's `listening at` log line.
@@ -46,13 +48,23 @@ pub(crate) struct Peer {
     _scratch: Option<Scratch>,
 }
 
-/// Starts every peer found on `PATH`; one that fails to start is reported and skipped.
-pub(crate) fn start_all(local: SocketAddr) -> Vec<Peer> {
+/// Starts every peer found on `PATH`; one that fails to start is reported and skipped. With
+/// `encrypted`, also rathole with its encrypted link, beside the `ferrotunnel+tls` column.
+pub(crate) fn start_all(local: SocketAddr, encrypted: bool) -> Vec<Peer> {
     let mut peers = Vec::new();
     if let Some(bin) = on_path("rathole") {
-        match rathole(&bin, local) {
-            Ok(peer) => peers.push(peer),
-            Err(err) => progress(&format!("rathole is installed but did not start: {err:#}")),
+        let links: &[RatholeLink] = if encrypted {
+            &[RatholeLink::Tcp, RatholeLink::Noise]
+        } else {
+            &[RatholeLink::Tcp]
+        };
+        for &link in links {
+            match rathole(&bin, local, link) {
+                Ok(peer) => peers.push(peer),
+                Err(err) => progress(&format!(
+                    "rathole is installed but did not start ({link:?}): {err:#}"
+                )),
+            }
         }
     }
     if let Some(bin) = on_path("bore") {
@@ -110,32 +122,56 @@ fn ferrotunnel_1_5(bin: &Path, local: SocketAddr) -> anyhow::Result<Peer> {
     })
 }
 
-fn rathole(bin: &Path, local: SocketAddr) -> anyhow::Result<Peer> {
-    let scratch = Scratch::new("rathole")?;
+fn rathole(bin: &Path, local: SocketAddr, link: RatholeLink) -> anyhow::Result<Peer> {
+    let (name, server_transport, client_transport) = match link {
+        RatholeLink::Tcp => ("rathole", String::new(), String::new()),
+        RatholeLink::Noise => {
+            let keys = NoiseKeys::generate(bin)?;
+            (
+                "rathole+noise",
+                format!(
+                    "[server.transport]\ntype = \"noise\"\n\n\
+                     [server.transport.noise]\nlocal_private_key = \"{}\"\n\n",
+                    keys.private
+                ),
+                format!(
+                    "[client.transport]\ntype = \"noise\"\n\n\
+                     [client.transport.noise]\nremote_public_key = \"{}\"\n\n",
+                    keys.public
+                ),
+            )
+        }
+    };
+    let scratch = Scratch::new(name)?;
     let control = free_port()?;
     let visitors = free_port()?;
     let server_toml = scratch.write(
         "server.toml",
         &format!(
             "[server]\nbind_addr = \"{control}\"\ndefault_token = \"{TOKEN}\"\n\n\
-             [server.services.bench]\nbind_addr = \"{visitors}\"\n"
+             {server_transport}[server.services.bench]\nbind_addr = \"{visitors}\"\n"
         ),
     )?;
     let client_toml = scratch.write(
         "client.toml",
         &format!(
             "[client]\nremote_addr = \"{control}\"\ndefault_token = \"{TOKEN}\"\n\n\
-             [client.services.bench]\nlocal_addr = \"{local}\"\n"
+             {client_transport}[client.services.bench]\nlocal_addr = \"{local}\"\n"
         ),
     )?;
-    let mut server =
-        ChildProcess::spawn("rathole server", logged(bin, &["--server"], &server_toml))?;
+    let mut server = ChildProcess::spawn(
+        format!("{name} server"),
+        logged(bin, &["--server"], &server_toml),
+    )?;
     server.wait_for_text(&format!("Listening at {control}"), READY_WAIT)?;
-    let client = ChildProcess::spawn("rathole client", logged(bin, &["--client"], &client_toml))?;
+    let client = ChildProcess::spawn(
+        format!("{name} client"),
+        logged(bin, &["--client"], &client_toml),
+    )?;
     server.wait_for_text(&format!("Listening at {visitors}"), READY_WAIT)?;
     Ok(Peer {
         route: Route {
-            name: "rathole".into(),
+            name: name.into(),
             target: Target::new(visitors, &visitors.to_string()),
             server_pid: Some(server.pid()),
             client_pid: Some(client.pid()),
@@ -143,6 +179,46 @@ fn rathole(bin: &Path, local: SocketAddr) -> anyhow::Result<Peer> {
         _processes: vec![server, client],
         _scratch: Some(scratch),
     })
+}
+
+/// How a rathole client reaches its server.
+#[derive(Debug, Clone, Copy)]
+enum RatholeLink {
+    /// Plain TCP, its default.
+    Tcp,
+    /// Encrypted with the Noise protocol (`Noise_NK_25519_ChaChaPoly_BLAKE2s`, its default
+    /// pattern), which needs a key pair and no certificate: rathole's encrypted link.
+    Noise,
+}
+
+/// An x25519 key pair from `rathole --genkey`, base64 as its config wants them.
+struct NoiseKeys {
+    private: String,
+    public: String,
+}
+
+impl NoiseKeys {
+    fn generate(bin: &Path) -> anyhow::Result<Self> {
+        let output = Command::new(bin)
+            .arg("--genkey")
+            .output()
+            .context("cannot run rathole --genkey")?;
+        anyhow::ensure!(output.status.success(), "rathole --genkey failed");
+        let text = String::from_utf8_lossy(&output.stdout);
+        // "Private Key:\n<base64>\n\nPublic Key:\n<base64>\n"
+        let key_after = |label: &str| {
+            text.lines()
+                .skip_while(|line| line.trim() != label)
+                .nth(1)
+                .map(|line| line.trim().to_owned())
+                .filter(|key| !key.is_empty())
+                .with_context(|| format!("rathole --genkey printed no {label:?}: {text:?}"))
+        };
+        Ok(Self {
+            private: key_after("Private Key:")?,
+            public: key_after("Public Key:")?,
+        })
+    }
 }
 
 fn bore(bin: &Path, local: SocketAddr) -> anyhow::Result<Peer> {

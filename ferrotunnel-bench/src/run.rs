@@ -5,8 +5,9 @@
 //!    switches on ([`LAYERS_FLAGS`]: Basic auth, a rate limit, Prometheus metrics, and the
 //!    dashboard, whose event stream is read throughout). With `--feature-columns`, one column
 //!    per feature as well: a policy stack alone ([`POLICY_FLAGS`]), the dashboard alone,
-//!    metrics alone ([`METRICS_FLAGS`]), and OpenTelemetry traces exported to an OTLP sink in
-//!    this process ([`OtlpSink`]). Then any peer tunnel ([`peers`]); their idle memory;
+//!    metrics alone ([`METRICS_FLAGS`]), OpenTelemetry traces exported to an OTLP sink in
+//!    this process ([`OtlpSink`]), and the client reaching its server over TLS 1.3 (a private
+//!    CA's certificate, [`Pki`]). Then any peer tunnel ([`peers`]); their idle memory;
 //!    With `FERROTUNNEL_BENCH_BASELINE=PATH`, another binary's plain column beside this one's.
 //! 2. the traffic figures over every route ([`traffic`]); memory after that load, at once and
 //!    again a moment later (`Options::settle`);
@@ -26,6 +27,7 @@ use crate::{
     options::{Options, Part},
     otlp_sink::OtlpSink,
     peers,
+    pki::Pki,
     report::Report,
     route::Route,
     rss,
@@ -90,6 +92,9 @@ struct Column {
     server: TunnelServer,
     client: TunnelClient,
     target: Target,
+    /// The certificates of a column whose client reaches its server over TLS; removed after
+    /// both processes (fields drop in order).
+    _pki: Option<Pki>,
 }
 
 impl Column {
@@ -103,13 +108,34 @@ impl Column {
     ) -> anyhow::Result<Self> {
         let owned = |flags: &[&str]| flags.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>();
         let server = TunnelServer::start(bin, &owned(server_flags))?;
-        let client = TunnelClient::start(bin, &server, local, TUNNEL, &owned(client_flags))?;
+        Self::with_client(name, bin, local, server, &owned(client_flags), None)
+    }
+
+    /// Starts a server whose control port speaks TLS 1.3, with a certificate of a private CA,
+    /// and a client that trusts that CA: the tunnel as it runs across the internet.
+    fn start_tls(name: &'static str, bin: &Path, local: SocketAddr) -> anyhow::Result<Self> {
+        let pki = Pki::generate().context("cannot make the TLS column's certificates")?;
+        let server = TunnelServer::start_tls(bin, &[], &pki)?;
+        Self::with_client(name, bin, local, server, &[], Some(pki))
+    }
+
+    /// Completes a column: a client with `client_flags` for `local`, connected to `server`.
+    fn with_client(
+        name: &'static str,
+        bin: &Path,
+        local: SocketAddr,
+        server: TunnelServer,
+        client_flags: &[String],
+        pki: Option<Pki>,
+    ) -> anyhow::Result<Self> {
+        let client = TunnelClient::start(bin, &server, local, TUNNEL, client_flags)?;
         let target = server.target(TUNNEL);
         Ok(Self {
             name,
             server,
             client,
             target,
+            _pki: pki,
         })
     }
 
@@ -188,6 +214,7 @@ fn layered_columns(
         &traces_flags,
         &traces_flags,
     )?);
+    columns.push(Column::start_tls("ferrotunnel+tls", bin, local)?);
     Ok(columns)
 }
 
@@ -225,7 +252,7 @@ pub(crate) fn run(options: &Options, bin: &Path) -> anyhow::Result<Report> {
     ];
     routes.extend(layered.iter().map(Column::route));
     let found = if options.peers {
-        peers::start_all(local.addr)
+        peers::start_all(local.addr, options.feature_columns)
     } else {
         Vec::new()
     };

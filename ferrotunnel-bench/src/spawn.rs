@@ -4,14 +4,14 @@
 
 use std::{
     net::SocketAddr,
-    path::Path,
+    path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
 
-use crate::{child::ChildProcess, load::Target, local_service};
+use crate::{child::ChildProcess, load::Target, local_service, pki::Pki};
 
 /// The token every server of a run accepts.
 pub(crate) const TOKEN: &str = "ferrotunnel-bench-token";
@@ -62,6 +62,8 @@ pub(crate) struct TunnelServer {
     pub(crate) process: ChildProcess,
     pub(crate) control: SocketAddr,
     pub(crate) http: SocketAddr,
+    /// The CA its control port's certificate chains to, when it serves TLS.
+    ca: Option<PathBuf>,
 }
 
 impl TunnelServer {
@@ -79,7 +81,23 @@ impl TunnelServer {
             process,
             control,
             http,
+            ca: None,
         })
+    }
+
+    /// Starts a server like [`start`](Self::start) whose control port speaks TLS 1.3 with
+    /// `pki`'s certificate: its clients connect with `tls://` and trust `pki`'s CA.
+    pub(crate) fn start_tls(bin: &Path, extra: &[String], pki: &Pki) -> anyhow::Result<Self> {
+        let mut flags = vec![
+            "--tls-cert".to_owned(),
+            pki.cert().display().to_string(),
+            "--tls-key".to_owned(),
+            pki.key().display().to_string(),
+        ];
+        flags.extend_from_slice(extra);
+        let mut server = Self::start(bin, &flags)?;
+        server.ca = Some(pki.ca());
+        Ok(server)
     }
 
     /// Where the dashboard of a server started with `--dashboard 127.0.0.1:0` listens.
@@ -105,7 +123,10 @@ impl TunnelServer {
 
     /// The URL clients connect to.
     pub(crate) fn url(&self) -> String {
-        format!("tcp://{}", self.control)
+        match self.ca {
+            Some(_) => format!("tls://{}", self.control),
+            None => format!("tcp://{}", self.control),
+        }
     }
 
     /// Requests to the tunnel `name` through this server's ingress.
@@ -136,6 +157,9 @@ impl TunnelClient {
             .args(["client", "--server", &server.url(), "--token", TOKEN])
             .args(["--local", &local.to_string(), "--subdomain", name])
             .args(extra);
+        if let Some(ca) = &server.ca {
+            command.arg("--ca").arg(ca);
+        }
         let mut process = ChildProcess::spawn(format!("ferrotunnel client ({name})"), command)?;
         process.value_of("Forwarding", READY_WAIT)?;
         let online_after = process.started().elapsed();
