@@ -111,16 +111,21 @@ async fn the_count_bound_keeps_the_newest() {
     assert_eq!(ids, (91..=100).collect::<Vec<_>>());
 }
 
-#[tokio::test]
-async fn exchanges_in_flight_go_last() {
-    let store = CaptureStore::new(CaptureConfig::default().max_exchanges(2));
-    let service = captured(&store, |request: Request<TunnelBody>| async move {
-        // "/stream" answers with a body that does not end until the test says.
+/// A service where `POST /stream` answers with the request's own body, which does not end
+/// until the test drops its sender; anything else answers 200 at once.
+fn streaming(store: &CaptureStore) -> Svc {
+    captured(store, |request: Request<TunnelBody>| async move {
         Ok(match request.uri().path() {
             "/stream" => Response::new(request.into_body()),
             _ => respond(200, "ok"),
         })
-    });
+    })
+}
+
+#[tokio::test]
+async fn exchanges_in_flight_go_last() {
+    let store = CaptureStore::new(CaptureConfig::default().max_exchanges(2));
+    let service = streaming(&store);
     let (tx, upload) = channel();
     let stream = service
         .clone()
@@ -162,6 +167,41 @@ async fn exchanges_in_flight_go_last() {
     assert_eq!(store.get(4).unwrap().outcome, Outcome::Complete);
     assert_eq!(store.in_flight(), 1);
     drop(tx3);
+}
+
+#[tokio::test]
+async fn exchanges_past_a_gap_left_by_eviction_are_found_and_updated() {
+    let store = CaptureStore::new(CaptureConfig::default().max_exchanges(3));
+    let service = streaming(&store);
+    let open = |service: &Svc| {
+        let (tx, upload) = channel();
+        let response = service
+            .clone()
+            .oneshot(Request::post("/stream").body(upload).unwrap());
+        (tx, response)
+    };
+    let (tx1, first) = open(&service);
+    let first = first.await.unwrap();
+    send(&service, get("/a")).await;
+    let (tx3, third) = open(&service);
+    let third = third.await.unwrap();
+    send(&service, get("/b")).await;
+    let ids: Vec<u64> = store.all().iter().map(|e| e.id).collect();
+    assert_eq!(ids, [1, 3, 4], "the finished /a went, leaving a gap");
+    assert!(store.get(2).is_none());
+    assert_eq!(store.get(4).unwrap().uri.path(), "/b");
+
+    // Exchange 3 sits where 4 would be without the gap: its end must still reach it.
+    tx3.send(Ok(text(5))).unwrap();
+    drop(tx3);
+    assert_eq!(drain(third.into_body()).await.unwrap(), 5);
+    let third = store.get(3).unwrap();
+    assert_eq!(third.outcome, Outcome::Complete);
+    assert_eq!(third.response.unwrap().body.size, 5);
+    tx1.send(Ok(text(1))).unwrap();
+    drop(tx1);
+    assert_eq!(drain(first.into_body()).await.unwrap(), 1);
+    assert_eq!(store.get(1).unwrap().outcome, Outcome::Complete);
 }
 
 #[tokio::test]
